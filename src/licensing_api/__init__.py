@@ -1,0 +1,1 @@
+"""licensing-api: license web content to AI crawlers and bill them through Stripe."""

@@ -1,0 +1,191 @@
+"""The plan catalogue: `plans.toml` parsed into immutable, validated `PlanSpec`s."""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from licensing_api.billing.models import PlanKind
+
+PLAN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+INTERVALS = ("month", "year")
+
+
+class CatalogueError(ValueError):
+    """The plan catalogue is invalid; the message names the plan, the field and the fix."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tier:
+    up_to: int | None  # None = infinity
+    unit_amount_decimal: Decimal  # minor units per unit, may be fractional
+    flat_amount: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlanSpec:
+    id: str  # also the Stripe lookup key stem
+    name: str
+    kind: PlanKind
+    currency: str
+    interval: str
+    base_amount: int
+    included_units: int
+    tiers: tuple[Tier, ...]  # metered price tiers; empty for fixed plans
+    cap_units: int | None
+    rate_limit_per_second: int | None
+
+    @property
+    def has_base_fee(self) -> bool:
+        return self.kind in (PlanKind.HYBRID, PlanKind.FIXED)
+
+    @property
+    def is_metered(self) -> bool:
+        return self.kind in (PlanKind.HYBRID, PlanKind.METERED)
+
+    @property
+    def meter_event_name(self) -> str | None:
+        return f"licensed_requests.{self.id}" if self.is_metered else None
+
+    @property
+    def cheapest_unit_price(self) -> Decimal | None:
+        """Lowest non-zero per-request price in minor units (the `crawler-price` offer)."""
+        prices = [t.unit_amount_decimal for t in self.tiers if t.unit_amount_decimal > 0]
+        return min(prices) if prices else None
+
+    def tiers_as_json(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "up_to": t.up_to,
+                "unit_amount_decimal": str(t.unit_amount_decimal),
+                "flat_amount": t.flat_amount,
+            }
+            for t in self.tiers
+        ]
+
+
+@dataclass(frozen=True, slots=True)
+class PlanCatalogue:
+    plans: dict[str, PlanSpec]
+
+    def get(self, plan_id: str) -> PlanSpec | None:
+        return self.plans.get(plan_id)
+
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        return iter(self.plans.values())
+
+    def __len__(self) -> int:
+        return len(self.plans)
+
+
+def load_catalogue(path: Path) -> PlanCatalogue:
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogueError(f"{path}: {exc}") from None
+    plans_raw = raw.get("plans")
+    if not isinstance(plans_raw, dict) or not plans_raw:
+        raise CatalogueError(f"{path}: define at least one [plans.<id>] table")
+    plans = {plan_id: _parse_plan(plan_id, body) for plan_id, body in plans_raw.items()}
+    return PlanCatalogue(plans)
+
+
+def _parse_plan(plan_id: str, body: Any) -> PlanSpec:
+    def fail(field: str, fix: str) -> CatalogueError:
+        return CatalogueError(f"plan {plan_id!r}: {field}: {fix}")
+
+    if not PLAN_ID_PATTERN.match(plan_id):
+        raise fail("id", "use lowercase letters, digits and hyphens")
+    if not isinstance(body, dict):
+        raise fail("table", "must be a TOML table")
+    try:
+        kind = PlanKind(body.get("kind", ""))
+    except ValueError:
+        raise fail("kind", "use hybrid, fixed or metered") from None
+    currency = str(body.get("currency", "")).lower()
+    if not re.fullmatch(r"[a-z]{3}", currency):
+        raise fail("currency", "use a three-letter ISO code such as usd")
+    interval = body.get("interval", "month")
+    if interval not in INTERVALS:
+        raise fail("interval", "use month or year")
+    base_amount = _non_negative_int(body.get("base_amount", 0), fail, "base_amount")
+    included = _non_negative_int(body.get("included_units", 0), fail, "included_units")
+    cap = body.get("cap_units")
+    cap_units = None if cap is None else _non_negative_int(cap, fail, "cap_units")
+    rate = body.get("rate_limit_per_second")
+    rate_limit = None if rate is None else _non_negative_int(rate, fail, "rate_limit_per_second")
+
+    if kind is PlanKind.FIXED:
+        if base_amount <= 0:
+            raise fail("base_amount", "a fixed plan needs a base fee > 0")
+        tiers: tuple[Tier, ...] = ()
+        included = 0
+    else:
+        tiers = _tiers(body, included, fail)
+        if kind is PlanKind.HYBRID and base_amount <= 0:
+            raise fail("base_amount", "a hybrid plan needs a base fee > 0 (or use kind = metered)")
+        if kind is PlanKind.METERED:
+            base_amount = 0
+    return PlanSpec(
+        id=plan_id,
+        name=str(body.get("name", plan_id)),
+        kind=kind,
+        currency=currency,
+        interval=interval,
+        base_amount=base_amount,
+        included_units=included,
+        tiers=tiers,
+        cap_units=cap_units,
+        rate_limit_per_second=rate_limit,
+    )
+
+
+def _tiers(body: dict[str, Any], included: int, fail: Any) -> tuple[Tier, ...]:
+    if "tiers" in body:
+        tiers = []
+        previous = 0
+        for index, raw in enumerate(body["tiers"]):
+            up_to = raw.get("up_to")
+            if up_to in ("inf", None):
+                up_to = None
+            elif not isinstance(up_to, int) or up_to <= previous:
+                raise fail(f"tiers[{index}].up_to", "use increasing whole numbers, last one \"inf\"")
+            tiers.append(
+                Tier(
+                    up_to=up_to,
+                    unit_amount_decimal=_decimal(raw.get("unit_amount_decimal", "0"), fail, f"tiers[{index}].unit_amount_decimal"),
+                    flat_amount=_non_negative_int(raw.get("flat_amount", 0), fail, f"tiers[{index}].flat_amount"),
+                )
+            )
+            previous = up_to or previous
+        if not tiers or tiers[-1].up_to is not None:
+            raise fail("tiers", "the last tier must have up_to = \"inf\"")
+        return tuple(tiers)
+    unit = _decimal(body.get("unit_amount_decimal"), fail, "unit_amount_decimal")
+    if unit <= 0:
+        raise fail("unit_amount_decimal", "use a positive price per request in minor units")
+    if included > 0:
+        return (Tier(up_to=included, unit_amount_decimal=Decimal(0)), Tier(up_to=None, unit_amount_decimal=unit))
+    return (Tier(up_to=None, unit_amount_decimal=unit),)
+
+
+def _non_negative_int(value: Any, fail: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise fail(field, "use a whole number >= 0")
+    return value
+
+
+def _decimal(value: Any, fail: Any, field: str) -> Decimal:
+    if not isinstance(value, (str, int)):
+        raise fail(field, 'use a decimal string such as "0.1" (minor units)')
+    try:
+        result = Decimal(str(value))
+    except InvalidOperation:
+        raise fail(field, 'use a decimal string such as "0.1" (minor units)') from None
+    if not result.is_finite() or result < 0 or result.as_tuple().exponent < -12:  # type: ignore[operator]
+        raise fail(field, "use a non-negative decimal with at most 12 decimal places")
+    return result

@@ -1,0 +1,31 @@
+"""The `licensing-api` command line: one sub-app per domain, registered here."""
+
+from __future__ import annotations
+
+import typer
+
+from licensing_api.billing.cli import customers_app
+from licensing_api.cli_support import fail_on_config_errors
+from licensing_api.db_cli import db_app
+from licensing_api.keys.cli import keys_app
+from licensing_api.serve import serve
+
+app = typer.Typer(
+    name="licensing-api",
+    help="License web content to AI crawlers and bill them through Stripe.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.command("serve")(serve)
+app.add_typer(db_app, name="db")
+app.add_typer(customers_app, name="customers")
+app.add_typer(keys_app, name="keys")
+
+
+def main() -> None:
+    with fail_on_config_errors():
+        app()
+
+
+if __name__ == "__main__":
+    main()

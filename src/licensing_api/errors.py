@@ -1,0 +1,153 @@
+"""Problem details (RFC 9457): one exception base carrying its status, one handler.
+
+Domain code raises `ProblemError` subclasses; routers document them with `problem_responses`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://licensing-api.dev/problems/"
+
+
+class Problem(BaseModel):
+    """An `application/problem+json` body."""
+
+    type: str = Field(description="URI identifying the problem type")
+    title: str = Field(description="short, human-readable summary of the problem type")
+    status: int = Field(description="HTTP status code")
+    detail: str = Field(description="explanation specific to this occurrence")
+    instance: str | None = Field(None, description="the request path")
+
+    model_config = {"extra": "allow"}
+
+
+class ProblemError(Exception):
+    status: ClassVar[int] = 500
+    slug: ClassVar[str] = "internal-error"
+    title: ClassVar[str] = "Internal error"
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        headers: dict[str, str] | None = None,
+        **extensions: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.headers = headers or {}
+        self.extensions = extensions
+
+    def to_problem(self, instance: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "type": PROBLEM_TYPE_BASE + self.slug,
+            "title": self.title,
+            "status": self.status,
+            "detail": self.detail,
+        }
+        if instance is not None:
+            body["instance"] = instance
+        body.update(self.extensions)
+        return body
+
+
+class BadRequest(ProblemError):
+    status, slug, title = 400, "bad-request", "Bad request"
+
+
+class NotFound(ProblemError):
+    status, slug, title = 404, "not-found", "Not found"
+
+
+class Conflict(ProblemError):
+    status, slug, title = 409, "conflict", "Conflict"
+
+
+class ServiceUnavailable(ProblemError):
+    status, slug, title = 503, "unavailable", "Service unavailable"
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str, request: Request | None = None,
+    headers: dict[str, str] | None = None, **extensions: Any,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + slug,
+        "title": title,
+        "status": status,
+        "detail": detail,
+    }
+    if request is not None:
+        body["instance"] = request.url.path
+    body.update(extensions)
+    return JSONResponse(body, status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
+
+
+def problem_responses(*errors: type[ProblemError], **examples: Any) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the given errors, each with an example body."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for error in errors:
+        example = {
+            "type": PROBLEM_TYPE_BASE + error.slug,
+            "title": error.title,
+            "status": error.status,
+            "detail": examples.get(error.__name__, error.title),
+        }
+        entry = responses.setdefault(
+            error.status,
+            {"description": error.title, "content": {PROBLEM_MEDIA_TYPE: {"schema": Problem.model_json_schema(), "examples": {}}}},
+        )
+        entry["content"][PROBLEM_MEDIA_TYPE]["examples"][error.slug] = {"summary": error.title, "value": example}
+    return responses
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(ProblemError)
+    async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
+        return JSONResponse(
+            exc.to_problem(request.url.path),
+            status_code=exc.status,
+            media_type=PROBLEM_MEDIA_TYPE,
+            headers=exc.headers,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+            for e in exc.errors()
+        ]
+        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+        where = ".".join(str(p) for p in first["loc"])
+        return problem_response(
+            422, "validation-error", "Invalid request",
+            f"{where}: {first['msg']}" if where else str(first["msg"]),
+            request, errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        slug = {404: "not-found", 405: "method-not-allowed", 413: "payload-too-large"}.get(
+            exc.status_code, "http-error"
+        )
+        return problem_response(
+            exc.status_code, slug, _reason(exc.status_code), str(exc.detail), request,
+            headers=getattr(exc, "headers", None),
+        )
+
+
+def _reason(status: int) -> str:
+    from http import HTTPStatus
+
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "Error"

@@ -1,0 +1,52 @@
+"""The application factory. Nothing runs at import time."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+
+from licensing_api.billing.plans import load_catalogue
+from licensing_api.errors import install_error_handlers
+from licensing_api.health.router import router as health_router
+from licensing_api.resources import open_resources
+from licensing_api.settings import Settings, load_settings
+
+API_DESCRIPTION = """
+License this site's content to AI crawlers. Every served request is metered and billed
+through Stripe usage-based billing.
+
+**Crawlers** authenticate with an API key, as `Authorization: Bearer lk_…` or
+`X-API-Key: lk_…`. Errors are `application/problem+json` (RFC 9457).
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or load_settings()
+    catalogue = load_catalogue(settings.plans_file)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        async with open_resources(settings, catalogue) as resources:
+            yield {"resources": resources}
+
+    app = FastAPI(
+        title="licensing-api",
+        version="0.1.0",
+        description=API_DESCRIPTION,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(health_router)
+    return app
+
+
+def create_app_from_env() -> FastAPI:
+    """Entry point for `uvicorn --factory` (each worker process builds its own app)."""
+    from licensing_api.logging import configure_logging
+
+    settings = load_settings()
+    configure_logging(settings.log_level)
+    return create_app(settings)

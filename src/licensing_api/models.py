@@ -1,0 +1,26 @@
+"""Every table, imported in one place so `Base.metadata` is complete (Alembic, tests)."""
+
+from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.billing.models import Plan, PlanKind, Subscription, SubscriptionItem, SubscriptionItemKind
+from licensing_api.db import Base
+from licensing_api.keys.models import ApiKey, KeyStatus
+from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageReport
+from licensing_api.webhooks.models import WebhookEvent
+
+__all__ = [
+    "AccountState",
+    "ApiKey",
+    "AuditLogEntry",
+    "Base",
+    "Customer",
+    "KeyDailyUsage",
+    "KeyStatus",
+    "Plan",
+    "PlanKind",
+    "ReportState",
+    "Subscription",
+    "SubscriptionItem",
+    "SubscriptionItemKind",
+    "UsageReport",
+    "WebhookEvent",
+]

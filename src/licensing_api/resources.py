@@ -1,0 +1,46 @@
+"""What the lifespan builds once per worker process and every request or task shares."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from licensing_api.billing.plans import PlanCatalogue
+from licensing_api.db import create_engine, create_sessionmaker
+from licensing_api.redis import create_redis
+from licensing_api.settings import Settings
+
+
+@dataclass(slots=True)
+class Resources:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    redis: Redis
+    catalogue: PlanCatalogue
+
+    def redis_key(self, *parts: str) -> str:
+        """A namespaced Redis key or channel name, e.g. `licensing:usage:pending`."""
+        return self.settings.redis_key_prefix + ":".join(parts)
+
+
+@asynccontextmanager
+async def open_resources(settings: Settings, catalogue: PlanCatalogue) -> AsyncIterator[Resources]:
+    """Open the engine and Redis client for one process (app lifespan or CLI) and close them."""
+    engine = create_engine(settings.database_url)
+    redis = create_redis(settings.redis_url)
+    try:
+        yield Resources(
+            settings=settings,
+            engine=engine,
+            sessionmaker=create_sessionmaker(engine),
+            redis=redis,
+            catalogue=catalogue,
+        )
+    finally:
+        await redis.aclose()
+        await engine.dispose()

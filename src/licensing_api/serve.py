@@ -1,0 +1,46 @@
+"""`licensing-api serve`: migrate (optional) then run uvicorn with N workers."""
+
+from __future__ import annotations
+
+import typer
+import uvicorn
+
+from licensing_api.cli_support import fail_on_config_errors
+from licensing_api.db_cli import upgrade_database
+from licensing_api.settings import load_settings
+
+
+def serve(
+    host: str | None = typer.Option(None, help="address to bind (default: HOST setting)"),
+    port: int | None = typer.Option(None, help="port to bind (default: PORT setting)"),
+    workers: int | None = typer.Option(
+        None, help="worker processes (default: WEB_CONCURRENCY setting)", min=1, max=64
+    ),
+    migrate: bool = typer.Option(True, help="apply database migrations before starting"),
+) -> None:
+    """Run the HTTP service."""
+    with fail_on_config_errors():
+        settings = load_settings()
+        if migrate:
+            upgrade_database(settings.database_url)
+    workers = workers or settings.web_concurrency
+    if workers > 1 and settings.redis_url == "memory://":
+        typer.echo(
+            "error: REDIS_URL=memory:// is per process; use redis://… with --workers > 1",
+            err=True,
+        )
+        raise typer.Exit(2)
+    host = host or settings.host
+    port = port or settings.port
+    typer.echo(f"licensing-api on http://{host}:{port} (docs at /docs); "
+               "create a customer and key: licensing-api customers create --email you@example.com --plan standard")
+    uvicorn.run(
+        "licensing_api.main:create_app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=20,
+    )

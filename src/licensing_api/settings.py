@@ -1,0 +1,204 @@
+"""Service settings: environment variables (or `.env`), validated once at start-up.
+
+Names are part of the public contract (`CONTRACT.md`). Nothing else in the code base reads
+`os.environ`.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PACKAGE_DIR = Path(__file__).resolve().parent
+BUNDLED_CONTENT_DIR = PACKAGE_DIR / "sample_content"
+BUNDLED_PLANS_FILE = PACKAGE_DIR / "plans.toml"
+
+
+class SettingsError(Exception):
+    """A setting has a bad value; the message is one line naming the setting and the fix."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=".env", env_file_encoding="utf-8", extra="ignore", case_sensitive=False
+    )
+
+    database_url: str = Field(
+        "sqlite+aiosqlite:///./var/licensing.db",
+        description="SQLAlchemy async URL: postgresql+asyncpg://… or sqlite+aiosqlite:///…",
+    )
+    redis_url: str = Field(
+        "memory://", description="redis://… or memory:// (in-process, one worker only)"
+    )
+    redis_key_prefix: str = Field(
+        "licensing:", description="prefix of every Redis key and channel this service uses"
+    )
+    stripe_api_key: SecretStr | None = Field(
+        None, description="sk_test_… / sk_live_…; unset turns billing off"
+    )
+    stripe_webhook_secret: SecretStr | None = Field(
+        None, description="whsec_…; several comma-separated during rotation"
+    )
+    stripe_api_base: str | None = Field(
+        None, description="base URL of a Stripe-compatible server (tests, local demos)"
+    )
+    content_dir: Path = Field(BUNDLED_CONTENT_DIR, description="folder of licensed content")
+    plans_file: Path = Field(BUNDLED_PLANS_FILE, description="plan catalogue (TOML)")
+    admin_token: SecretStr | None = Field(None, description="bearer token for /admin/*")
+    usage_flush_interval_seconds: float = Field(
+        60, description="how often usage is reported to Stripe"
+    )
+    grace_period_days: int = Field(7, description="access kept after a failed payment")
+
+    public_base_url: str = Field(
+        "http://127.0.0.1:8000", description="absolute URL crawlers and browsers use"
+    )
+    host: str = Field("127.0.0.1", description="address `serve` binds")
+    port: int = Field(8000, description="port `serve` binds")
+    web_concurrency: int = Field(1, description="uvicorn worker processes for `serve`")
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    tally_flush_interval_ms: int = Field(
+        200, description="how often each worker moves its usage tally into Redis"
+    )
+    access_cache_ttl_seconds: float = Field(
+        30, description="how long a worker trusts a cached key without re-reading it"
+    )
+
+    @field_validator("database_url")
+    @classmethod
+    def _database_url(cls, value: str) -> str:
+        if not value.startswith(("postgresql+asyncpg://", "sqlite+aiosqlite://")):
+            raise ValueError(
+                "use postgresql+asyncpg://user@host/db or sqlite+aiosqlite:///path.db"
+            )
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str) -> str:
+        if value != "memory://" and not value.startswith(("redis://", "rediss://", "unix://")):
+            raise ValueError("use redis://host:6379/0, rediss://… or memory://")
+        return value
+
+    @field_validator("stripe_api_key")
+    @classmethod
+    def _stripe_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("sk_", "rk_")):
+            raise ValueError("use a secret or restricted key (sk_test_…, sk_live_…, rk_…)")
+        return value
+
+    @field_validator("stripe_webhook_secret")
+    @classmethod
+    def _stripe_webhook_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None:
+            return None
+        secrets = [s.strip() for s in value.get_secret_value().split(",") if s.strip()]
+        if not secrets or not all(s.startswith("whsec_") for s in secrets):
+            raise ValueError("use the endpoint's signing secret whsec_… (comma-separate several)")
+        return value
+
+    @field_validator("stripe_api_base", "public_base_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("use an absolute http:// or https:// URL")
+        return value.rstrip("/") if value else value
+
+    @field_validator("content_dir")
+    @classmethod
+    def _content_dir(cls, value: Path) -> Path:
+        if not value.is_dir():
+            raise ValueError(f"no such folder {value}; point it at a folder of content")
+        return value.resolve()
+
+    @field_validator("plans_file")
+    @classmethod
+    def _plans_file(cls, value: Path) -> Path:
+        if not value.is_file():
+            raise ValueError(f"no such file {value}; point it at a plans.toml")
+        return value.resolve()
+
+    @field_validator("admin_token")
+    @classmethod
+    def _admin_token(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 24:
+            raise ValueError("use at least 24 random characters (e.g. `openssl rand -hex 24`)")
+        return value
+
+    @field_validator("usage_flush_interval_seconds")
+    @classmethod
+    def _flush_interval(cls, value: float) -> float:
+        if not 0.1 <= value <= 3600:
+            raise ValueError("use a number of seconds between 0.1 and 3600")
+        return value
+
+    @field_validator("grace_period_days")
+    @classmethod
+    def _grace_days(cls, value: int) -> int:
+        if not 0 <= value <= 90:
+            raise ValueError("use a whole number of days between 0 and 90")
+        return value
+
+    @field_validator("port")
+    @classmethod
+    def _port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("use a TCP port between 1 and 65535")
+        return value
+
+    @field_validator("web_concurrency")
+    @classmethod
+    def _workers(cls, value: int) -> int:
+        if not 1 <= value <= 64:
+            raise ValueError("use between 1 and 64 worker processes")
+        return value
+
+    @field_validator("tally_flush_interval_ms")
+    @classmethod
+    def _tally_interval(cls, value: int) -> int:
+        if not 10 <= value <= 5000:
+            raise ValueError("use between 10 and 5000 milliseconds")
+        return value
+
+    @field_validator("access_cache_ttl_seconds")
+    @classmethod
+    def _cache_ttl(cls, value: float) -> float:
+        if not 0 <= value <= 3600:
+            raise ValueError("use between 0 and 3600 seconds")
+        return value
+
+    @property
+    def billing_enabled(self) -> bool:
+        return self.stripe_api_key is not None
+
+    @property
+    def webhook_secrets(self) -> list[str]:
+        if self.stripe_webhook_secret is None:
+            return []
+        raw = self.stripe_webhook_secret.get_secret_value()
+        return [s.strip() for s in raw.split(",") if s.strip()]
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build settings from the environment; a bad value raises `SettingsError` (one line)."""
+    try:
+        return Settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as exc:
+        raise SettingsError(_one_line(exc)) from None
+
+
+def _one_line(exc: ValidationError) -> str:
+    problems = []
+    for error in exc.errors():
+        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+        message = error["msg"].removeprefix("Value error, ")
+        problems.append(f"{name}: {message}")
+    return "invalid setting " + "; ".join(problems)

@@ -1,0 +1,76 @@
+"""The CLI as an operator runs it: subprocesses against real PostgreSQL."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from licensing_api.keys.service import is_well_formed
+
+
+def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "licensing_api.cli", *args],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+
+
+@pytest.fixture
+def cli_env(settings):
+    return {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+    }
+
+
+def test_db_upgrade_is_repeatable(cli_env):
+    for _ in range(2):
+        result = cli("db", "upgrade", env=cli_env)
+        assert result.returncode == 0, result.stderr
+
+
+def test_customers_create_prints_the_key_once_and_the_id_last(cli_env):
+    result = cli("customers", "create", "--email", "cli@example.com", "--plan", "standard", env=cli_env)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 2
+    secret, customer_id = lines
+    assert is_well_formed(secret)
+    assert len(customer_id) == 36
+
+
+def test_keys_create_and_revoke(cli_env):
+    created = cli("customers", "create", "--email", "k@example.com", "--plan", "starter", env=cli_env)
+    customer_id = created.stdout.strip().splitlines()[-1]
+
+    new_key = cli("keys", "create", "--customer", customer_id, env=cli_env)
+    assert new_key.returncode == 0, new_key.stderr
+    assert is_well_formed(new_key.stdout.strip())
+    key_id = new_key.stderr.split()[1]
+
+    revoked = cli("keys", "revoke", key_id, env=cli_env)
+    assert revoked.returncode == 0, revoked.stderr
+    assert f"revoked key {key_id}" in revoked.stdout
+
+
+def test_unknown_plan_customer_and_key_give_one_line_errors(cli_env):
+    unknown_plan = cli("customers", "create", "--email", "x@example.com", "--plan", "gold", env=cli_env)
+    assert unknown_plan.returncode == 2
+    assert unknown_plan.stderr.startswith("error: no plan 'gold'")
+
+    unknown_customer = cli("keys", "create", "--customer", "00000000-0000-0000-0000-000000000000", env=cli_env)
+    assert unknown_customer.returncode == 2
+    assert "no customer" in unknown_customer.stderr
+
+    unknown_key = cli("keys", "revoke", "00000000-0000-0000-0000-000000000000", env=cli_env)
+    assert unknown_key.returncode == 2
+    assert "no API key" in unknown_key.stderr
+
+
+def test_invalid_email_is_refused(cli_env):
+    result = cli("customers", "create", "--email", "not-an-email", "--plan", "standard", env=cli_env)
+    assert result.returncode == 2
+    assert "email" in result.stderr
