@@ -7,9 +7,11 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
+from stripe import StripeClient
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from licensing_api.billing.plans import PlanCatalogue
+from licensing_api.billing.stripe_client import create_stripe_client, new_http_client
 from licensing_api.db import create_engine, create_sessionmaker
 from licensing_api.redis import create_redis
 from licensing_api.settings import Settings
@@ -22,6 +24,7 @@ class Resources:
     sessionmaker: async_sessionmaker[AsyncSession]
     redis: Redis
     catalogue: PlanCatalogue
+    stripe: StripeClient | None  # None: billing off
 
     def redis_key(self, *parts: str) -> str:
         """A namespaced Redis key or channel name, e.g. `licensing:usage:pending`."""
@@ -33,6 +36,7 @@ async def open_resources(settings: Settings, catalogue: PlanCatalogue) -> AsyncI
     """Open the engine and Redis client for one process (app lifespan or CLI) and close them."""
     engine = create_engine(settings.database_url)
     redis = create_redis(settings.redis_url)
+    stripe_http = new_http_client()
     try:
         yield Resources(
             settings=settings,
@@ -40,7 +44,9 @@ async def open_resources(settings: Settings, catalogue: PlanCatalogue) -> AsyncI
             sessionmaker=create_sessionmaker(engine),
             redis=redis,
             catalogue=catalogue,
+            stripe=create_stripe_client(settings, stripe_http),
         )
     finally:
+        await stripe_http.close_async()
         await redis.aclose()
         await engine.dispose()
