@@ -20,6 +20,8 @@ from licensing_api.resources import Resources
 from licensing_api.settings import Settings, load_settings
 from tests.support import infra
 
+pytest_plugins = ["tests.stripe_server.pytest_plugin"]
+
 
 @pytest.fixture(scope="session")
 async def database_url() -> AsyncIterator[str]:
