@@ -78,6 +78,9 @@ class State:
         self.idempotency: dict[tuple[str, str], dict] = {}
         self.pm_behavior: dict[str, str] = {}
         self.deleted_customers: set[str] = set()
+        self.charge_invoice: dict[str, str] = {}
+        self.checkout_lines: dict[str, list] = {}
+        self.checkout_sub_data: dict[str, dict] = {}
         self.invoice_seq = 0
 
     # -- time -----------------------------------------------------------

@@ -1,0 +1,125 @@
+"""Test clocks: advancing closes every due subscription period of the clock's customers.
+
+Closing a period at ``end``: the subscription's items move to ``[end, next_end)``
+(``customer.subscription.updated``), then one ``subscription_cycle`` invoice is created
+with the metered usage of ``[start, end)`` (summed meter events, price tier math) and the
+licensed items for the new period, finalized and charged. A subscription with
+``cancel_at_period_end`` is instead ended with a final metered invoice. Periods are
+closed in time order across all subscriptions of the clock.
+"""
+
+from __future__ import annotations
+
+from .. import billing
+from ..routing import Ctx, Router
+from ..store import new_id, template
+from ..wire import StripeError, as_int, check_allowed, list_object, not_found, require
+
+router = Router()
+
+
+def _clock(ctx: Ctx, clock_id: str) -> dict:
+    clock = ctx.state.clocks.get(clock_id)
+    if clock is None:
+        raise not_found("test_helpers.test_clock", clock_id)
+    return clock
+
+
+@router.route("POST", "/v1/test_helpers/test_clocks")
+def create_clock(ctx: Ctx) -> dict:
+    check_allowed(ctx.params, {"frozen_time", "name"})
+    frozen = as_int(ctx.params, "frozen_time")
+    if frozen is None:
+        require(ctx.params, "frozen_time")
+    clock = template("test_helpers.test_clock")
+    now = ctx.state.now()
+    clock.update(id=new_id("clock_1", 24), created=now, deletes_after=now + 30 * 86400,
+                 frozen_time=frozen, name=ctx.params.get("name"), status="ready",
+                 status_details={})
+    ctx.state.clocks[clock["id"]] = clock
+    ctx.emit("test_helpers.test_clock.created", clock)
+    return ctx.state.view(clock)
+
+
+@router.route("GET", "/v1/test_helpers/test_clocks/{id}")
+def retrieve_clock(ctx: Ctx) -> dict:
+    return ctx.state.view(_clock(ctx, ctx.path["id"]))
+
+
+@router.route("GET", "/v1/test_helpers/test_clocks")
+def list_clocks(ctx: Ctx) -> dict:
+    items = [ctx.state.view(c) for c in reversed(ctx.state.clocks.values())]
+    return list_object(items, ctx.params, "/v1/test_helpers/test_clocks")
+
+
+@router.route("DELETE", "/v1/test_helpers/test_clocks/{id}")
+def delete_clock(ctx: Ctx) -> dict:
+    clock = _clock(ctx, ctx.path["id"])
+    for cus in list(ctx.state.customers.values()):
+        if cus["test_clock"] == clock["id"]:
+            del ctx.state.customers[cus["id"]]
+            ctx.state.deleted_customers.add(cus["id"])
+    del ctx.state.clocks[clock["id"]]
+    ctx.emit("test_helpers.test_clock.deleted", clock)
+    return {"id": clock["id"], "object": "test_helpers.test_clock", "deleted": True}
+
+
+def _due(ctx: Ctx, clock: dict, until: int) -> tuple[int, dict] | None:
+    best = None
+    for sub in ctx.state.subscriptions.values():
+        if sub["test_clock"] != clock["id"] or sub["status"] in ("canceled", "incomplete_expired", "incomplete"):
+            continue
+        items = billing.sub_items(ctx, sub)
+        if not items:
+            continue
+        end = min(it["current_period_end"] for it in items)
+        if end <= until and (best is None or end < best[0]):
+            best = (end, sub)
+    return best
+
+
+def close_period(ctx: Ctx, sub: dict, end: int) -> None:
+    from .subscriptions import end_subscription
+
+    items = billing.sub_items(ctx, sub)
+    start = items[0]["current_period_start"]
+    if sub["cancel_at_period_end"]:
+        billing.create_invoice(ctx, sub, "subscription_cycle",
+                               [(billing.metered_lines, start, end)], (start, end))
+        end_subscription(ctx, sub)
+        return
+    price = ctx.state.prices[items[0]["price"]]
+    rec = price["recurring"]
+    next_end = billing.add_interval(end, rec["interval"], rec["interval_count"],
+                                    sub["billing_cycle_anchor"])
+    before = ctx.state.view(sub)
+    for it in items:
+        it["current_period_start"], it["current_period_end"] = end, next_end
+    after = ctx.state.view(sub)
+    ctx.emit("customer.subscription.updated", after, {"items": before["items"]})
+    billing.create_invoice(ctx, sub, "subscription_cycle",
+                           [(billing.metered_lines, start, end),
+                            (billing.licensed_lines, end, next_end)], (start, end))
+
+
+@router.route("POST", "/v1/test_helpers/test_clocks/{id}/advance")
+def advance_clock(ctx: Ctx) -> dict:
+    check_allowed(ctx.params, {"frozen_time"})
+    clock = _clock(ctx, ctx.path["id"])
+    target = as_int(ctx.params, "frozen_time")
+    if target is None:
+        require(ctx.params, "frozen_time")
+    if target <= clock["frozen_time"]:
+        raise StripeError("The test clock can only be advanced to a time after its current "
+                          "frozen_time.", param="frozen_time")
+    clock["status"] = "advancing"
+    clock["status_details"] = {"advancing": {"target_frozen_time": target}}
+    ctx.emit("test_helpers.test_clock.advancing", clock)
+    ctx.request = {"id": None, "idempotency_key": None}  # automatic, like Stripe's events
+    while (due := _due(ctx, clock, target)) is not None:
+        end, sub = due
+        clock["frozen_time"] = end
+        close_period(ctx, sub, end)
+    clock.update(frozen_time=target, status="ready", status_details={})
+    ctx.emit("test_helpers.test_clock.ready", clock)
+    return ctx.state.view(clock)
