@@ -8,11 +8,13 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+from redis.asyncio import Redis
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.db import utcnow
-from licensing_api.errors import NotFound
+from licensing_api.errors import Conflict, NotFound
 from licensing_api.keys.models import ApiKey, KeyStatus
 
 SECRET_PREFIX = "lk_"
@@ -22,6 +24,10 @@ KEY_PATTERN = re.compile(r"^lk_[A-Za-z0-9_-]{32,128}$")
 
 class KeyNotFound(NotFound):
     slug, title = "key-not-found", "API key not found"
+
+
+class KeyAlreadyRevoked(Conflict):
+    slug, title = "key-revoked", "API key already revoked"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +79,43 @@ async def revoke_key(
         key.revoked_at = utcnow()
         await session.flush()
     return key
+
+
+async def revoke_key_everywhere(
+    session: AsyncSession,
+    redis: Redis,
+    redis_key_prefix: str,
+    key_id: uuid.UUID,
+    customer_id: uuid.UUID | None = None,
+) -> ApiKey:
+    """Revoke a key and, once the transaction commits, make every worker drop it from its cache.
+
+    The one revocation path for callers that serve requests (dashboard, `/v1/keys`, CLI):
+    `revoke_key` alone changes the row but leaves cached copies valid until their TTL.
+    """
+    key = await revoke_key(session, key_id, customer_id)
+    invalidate_after_commit(session, redis, redis_key_prefix, key_digest=key.digest)
+    return key
+
+
+async def rotate_key(
+    session: AsyncSession,
+    redis: Redis,
+    redis_key_prefix: str,
+    key_id: uuid.UUID,
+    customer_id: uuid.UUID,
+) -> NewKey:
+    """Replace an active key: a new key with the same name, the old one revoked everywhere."""
+    old = await session.scalar(
+        select(ApiKey).where(ApiKey.id == key_id, ApiKey.customer_id == customer_id)
+    )
+    if old is None:
+        raise KeyNotFound(f"no API key {key_id}")
+    if old.status == KeyStatus.REVOKED:
+        raise KeyAlreadyRevoked(f"API key {old.prefix}… is revoked; create a new key instead")
+    replacement = await create_key(session, customer_id, name=old.name)
+    await revoke_key_everywhere(session, redis, redis_key_prefix, key_id, customer_id)
+    return replacement
 
 
 async def list_keys(session: AsyncSession, customer_id: uuid.UUID) -> list[ApiKey]:
