@@ -8,7 +8,7 @@ import typer
 
 from licensing_api.cli_support import cli_resources, echo_secret, run
 from licensing_api.db import session_scope
-from licensing_api.keys.service import create_key, revoke_key
+from licensing_api.keys.service import create_key, revoke_key_everywhere
 
 keys_app = typer.Typer(help="Crawler API keys.", no_args_is_help=True)
 
@@ -39,7 +39,9 @@ def revoke(key_id: uuid.UUID = typer.Argument(..., help="id of the key")) -> Non
     async def go() -> None:
         async with cli_resources() as resources:
             async with session_scope(resources.sessionmaker) as session:
-                key = await revoke_key(session, key_id)
+                key = await revoke_key_everywhere(
+                    session, resources.redis, resources.settings.redis_key_prefix, key_id
+                )
         typer.echo(f"revoked key {key.id} ({key.prefix}…)")
 
     run(go())
