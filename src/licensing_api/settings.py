@@ -67,6 +67,10 @@ class Settings(BaseSettings):
     access_cache_ttl_seconds: float = Field(
         30, description="how long a worker trusts a cached key without re-reading it"
     )
+    session_secret: SecretStr | None = Field(
+        None,
+        description="signs dashboard session cookies; unset: random per process (one worker only)",
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -169,6 +173,13 @@ class Settings(BaseSettings):
     def _cache_ttl(cls, value: float) -> float:
         if not 0 <= value <= 3600:
             raise ValueError("use between 0 and 3600 seconds")
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _session_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and len(value.get_secret_value()) < 32:
+            raise ValueError("use at least 32 random characters (e.g. `openssl rand -hex 32`)")
         return value
 
     @property
