@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from . import control
+from . import control, hosted
 from .ratelimit import RateLimiter
 from .routing import Config, Server, error_response, make_endpoint
 from .store import new_id
@@ -51,7 +51,7 @@ def create_app(config: Config | None = None, rate_limits: str = "live") -> Any:
     server.deliverer = Deliverer(server)
     server.state.on_event = server.deliverer.on_event
 
-    routes: list[Route] = control.build_routes(server)
+    routes: list[Route] = control.build_routes(server) + hosted.build_routes(server)
     for router in _routers():
         by_path: dict[str, dict[str, Any]] = {}
         for rd in router.routes:

@@ -108,6 +108,13 @@ async def _read_params(request: Request, v2: bool) -> dict[str, Any]:
 def _authenticate(request: Request, route: RouteDef, server: Server) -> str:
     auth = request.headers.get("authorization", "")
     key = auth[7:] if auth.lower().startswith("bearer ") else ""
+    if auth.lower().startswith("basic "):  # curl -u sk_test_…:
+        import base64
+
+        try:
+            key = base64.b64decode(auth[6:]).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            key = ""
     if route.session_auth:
         session = server.state.meter_sessions.get(key)
         if session is None or session["expires_at_unix"] <= server.state.now():

@@ -136,3 +136,17 @@ def test_refund_and_dispute_emit_events(stripe_server, stripe_client):
     types = {e.type for e in stripe_client.v1.events.list({"limit": 50}).data
              if getattr(e.data.object, "id", None) in (charge.id, dispute["id"])}
     assert {"charge.refunded", "charge.dispute.created"} <= types
+
+
+def test_hosted_checkout_page_pays_and_redirects(stripe_client):
+    import httpx
+
+    plan = metered_plan(stripe_client)
+    session = stripe_client.v1.checkout.sessions.create({
+        "mode": "subscription", "customer_email": "page@example.com",
+        "line_items": [{"price": plan["base"].id, "quantity": 1}],
+        "success_url": "https://pub.example/ok?cs={CHECKOUT_SESSION_ID}"})
+    assert httpx.get(session.url).status_code == 200
+    resp = httpx.post(session.url, data={"payment_method": "pm_card_visa"})
+    assert resp.status_code == 303
+    assert resp.headers["location"] == f"https://pub.example/ok?cs={session.id}"
