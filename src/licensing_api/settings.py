@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
@@ -53,6 +53,27 @@ class Settings(BaseSettings):
         60, description="how often usage is reported to Stripe"
     )
     grace_period_days: int = Field(7, description="access kept after a failed payment")
+    grace_check_interval_seconds: float = Field(
+        60, description="how often past-due customers whose grace period ended are suspended"
+    )
+    refund_action: Literal["revoke", "suspend"] = Field(
+        "revoke", description="account action when a charge is fully refunded"
+    )
+    dispute_action: Literal["revoke", "suspend"] = Field(
+        "revoke", description="account action when a charge is disputed"
+    )
+    notifier_webhook_url: str | None = Field(
+        None, description="URL that receives customer notices as JSON when NOTIFIER=webhook"
+    )
+    smtp_url: SecretStr | None = Field(
+        None, description="smtp://user:password@host:port (smtps:// for TLS) when NOTIFIER=smtp"
+    )
+    notifier_from_email: str = Field(
+        "billing@localhost", description="From: address of customer notice emails"
+    )
+    notifier: Literal["log", "webhook", "smtp"] = Field(
+        "log", description="how customer notices are sent: log | webhook | smtp"
+    )
 
     public_base_url: str = Field(
         "http://127.0.0.1:8000", description="absolute URL crawlers and browsers use"
@@ -145,6 +166,36 @@ class Settings(BaseSettings):
     def _grace_days(cls, value: int) -> int:
         if not 0 <= value <= 90:
             raise ValueError("use a whole number of days between 0 and 90")
+        return value
+
+    @field_validator("grace_check_interval_seconds")
+    @classmethod
+    def _grace_check_interval(cls, value: float) -> float:
+        if not 0.05 <= value <= 86400:
+            raise ValueError("use a number of seconds between 0.05 and 86400")
+        return value
+
+    @field_validator("notifier_webhook_url")
+    @classmethod
+    def _notifier_webhook_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("use an absolute http:// or https:// URL")
+        return value
+
+    @field_validator("smtp_url")
+    @classmethod
+    def _smtp_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("smtp://", "smtps://")):
+            raise ValueError("use smtp://user:password@host:587 or smtps://…:465")
+        return value
+
+    @field_validator("notifier")
+    @classmethod
+    def _notifier(cls, value: str, info: ValidationInfo) -> str:
+        if value == "webhook" and not info.data.get("notifier_webhook_url"):
+            raise ValueError("NOTIFIER=webhook needs NOTIFIER_WEBHOOK_URL; set it or use log")
+        if value == "smtp" and not info.data.get("smtp_url"):
+            raise ValueError("NOTIFIER=smtp needs SMTP_URL; set it or use log")
         return value
 
     @field_validator("port")
