@@ -18,6 +18,23 @@ class ReportState(enum.StrEnum):
     LOCAL = "local"  # billing off or item without a meter: kept, not sent
 
 
+class UsageFlush(Base):
+    """One batch taken out of Redis, recorded in the same transaction as its reports.
+
+    The id names the Redis in-flight keys of the batch (`usage/redis_keys.py`); a row here
+    means the batch is in the ledger, so a recovering flusher deletes those keys instead of
+    writing them a second time (the primary key makes the ledger write happen at most once).
+    """
+
+    __tablename__ = "usage_flushes"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    taken_at: Mapped[datetime]  # when the batch left the pending hashes
+    units: Mapped[int] = mapped_column(BigInteger, default=0)
+    recovered: Mapped[bool] = mapped_column(default=False)  # written by a later flusher
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class UsageReport(Base):
     """The flush ledger: one row per subscription item per flush, sent to Stripe once."""
 
@@ -28,6 +45,9 @@ class UsageReport(Base):
     id: Mapped[str] = mapped_column(String(100), primary_key=True)
     subscription_item_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("subscription_items.id", ondelete="RESTRICT"), index=True
+    )
+    flush_id: Mapped[str | None] = mapped_column(
+        ForeignKey("usage_flushes.id", ondelete="RESTRICT"), index=True
     )
     units: Mapped[int] = mapped_column(BigInteger)
     period_start: Mapped[datetime]
