@@ -92,6 +92,23 @@ class Settings(BaseSettings):
         None,
         description="signs dashboard session cookies; unset: random per process (one worker only)",
     )
+    # Operations and security (observability/, security/).
+    access_log: bool = Field(True, description="one JSON access-log line per request")
+    max_request_bytes: int = Field(
+        1_048_576, description="largest request body accepted; larger ones get 413"
+    )
+    cors_origins: str = Field(
+        "", description="comma-separated browser origins allowed by CORS; empty: CORS off"
+    )
+    failed_key_lookup_limit: int = Field(
+        20, description="failed API-key lookups per client address per window before 429"
+    )
+    failed_key_lookup_window_seconds: float = Field(
+        60, description="sliding window of the failed API-key lookup limit"
+    )
+    prometheus_multiproc_dir: Path | None = Field(
+        None, description="prometheus_client multiprocess folder; `serve --workers N>1` sets it"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -232,6 +249,39 @@ class Settings(BaseSettings):
         if value is not None and len(value.get_secret_value()) < 32:
             raise ValueError("use at least 32 random characters (e.g. `openssl rand -hex 32`)")
         return value
+
+    @field_validator("max_request_bytes")
+    @classmethod
+    def _max_request_bytes(cls, value: int) -> int:
+        if not 1024 <= value <= 100 * 1_048_576:
+            raise ValueError("use a number of bytes between 1024 and 104857600")
+        return value
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _cors_origins(cls, value: str) -> str:
+        for origin in (o.strip() for o in value.split(",") if o.strip()):
+            if origin != "*" and not origin.startswith(("http://", "https://")):
+                raise ValueError("use comma-separated origins such as https://app.example.com")
+        return value
+
+    @field_validator("failed_key_lookup_limit")
+    @classmethod
+    def _failed_lookup_limit(cls, value: int) -> int:
+        if not 1 <= value <= 100_000:
+            raise ValueError("use a whole number of lookups between 1 and 100000")
+        return value
+
+    @field_validator("failed_key_lookup_window_seconds")
+    @classmethod
+    def _failed_lookup_window(cls, value: float) -> float:
+        if not 1 <= value <= 86_400:
+            raise ValueError("use a number of seconds between 1 and 86400")
+        return value
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
 
     @property
     def billing_enabled(self) -> bool:
