@@ -6,16 +6,21 @@ Names are part of the public contract (`CONTRACT.md`). Nothing else in the code 
 
 from __future__ import annotations
 
+import re
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
+from pydantic import (
+    Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_CONTENT_DIR = PACKAGE_DIR / "sample_content"
 BUNDLED_PLANS_FILE = PACKAGE_DIR / "plans.toml"
+# The usage vocabulary of RSL 1.0 (`<permits type="usage">`), https://rslstandard.org/rsl
+RSL_USAGE_TOKENS = ("all", "ai-all", "ai-train", "ai-input", "ai-index", "search")
 
 
 class SettingsError(Exception):
@@ -91,6 +96,24 @@ class Settings(BaseSettings):
     session_secret: SecretStr | None = Field(
         None,
         description="signs dashboard session cookies; unset: random per process (one worker only)",
+    )
+
+    # Licensing terms crawlers read in /license.xml (RSL 1.0), /robots.txt and 402 offers.
+    license_terms_url: str | None = Field(
+        None, description="human-readable licensing terms; unset: this service's /license page"
+    )
+    license_contact_email: str | None = Field(
+        None, description="licensing contact published in license.xml (<legal type=\"contact\">)"
+    )
+    permitted_usage: str = Field(
+        "ai-input ai-index search",
+        description="RSL usage tokens a license permits: all ai-all ai-train ai-input ai-index search",
+    )
+    prohibited_usage: str = Field(
+        "ai-train", description="RSL usage tokens a license prohibits (may be empty)"
+    )
+    robots_rules_file: Path | None = Field(
+        None, description="the operator's robots.txt rules; unset: the bundled default rules"
     )
     # Operations and security (observability/, security/).
     access_log: bool = Field(True, description="one JSON access-log line per request")
@@ -282,6 +305,45 @@ class Settings(BaseSettings):
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
+
+    @field_validator("license_terms_url")
+    @classmethod
+    def _license_terms_url(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("http://", "https://")):
+            raise ValueError("use an absolute http:// or https:// URL")
+        return value
+
+    @field_validator("license_contact_email")
+    @classmethod
+    def _license_contact_email(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", value):
+            raise ValueError("use an email address such as licensing@example.com")
+        return value
+
+    @field_validator("permitted_usage", "prohibited_usage")
+    @classmethod
+    def _usage_tokens(cls, value: str) -> str:
+        tokens = value.replace(",", " ").split()
+        unknown = [t for t in tokens if t not in RSL_USAGE_TOKENS]
+        if unknown:
+            raise ValueError(f"unknown usage {unknown[0]!r}; use {' '.join(RSL_USAGE_TOKENS)}")
+        return " ".join(tokens)
+
+    @field_validator("robots_rules_file")
+    @classmethod
+    def _robots_rules_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {value}; point it at your robots.txt rules")
+        return value.resolve() if value is not None else None
+
+    @model_validator(mode="after")
+    def _usage_not_both(self) -> "Settings":
+        both = set(self.permitted_usage.split()) & set(self.prohibited_usage.split())
+        if both:
+            raise ValueError(
+                f"PERMITTED_USAGE and PROHIBITED_USAGE both name {sorted(both)[0]}; keep it in one"
+            )
+        return self
 
     @property
     def billing_enabled(self) -> bool:
