@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from licensing_api.billing.cli import customers_app
+from licensing_api.billing.cli import customers_app, plans_app
 from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.db_cli import db_app
 from licensing_api.keys.cli import keys_app
@@ -18,6 +18,7 @@ app = typer.Typer(
 )
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
+app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 

@@ -1,21 +1,27 @@
 """Customer provisioning: local rows for a customer, its subscription and first key.
 
 With billing off the subscription is local only; its periods follow the plan's interval from
-the moment of creation. The Stripe path (issue: provisioning) builds on the same rows.
+the moment of creation. With billing on, `billing/stripe_provisioning.py` creates the Stripe
+customer and subscription first and `record_stripe_subscription` mirrors them here, upserted
+by Stripe ids so that a re-run after a crash adds nothing twice.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+import stripe
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from licensing_api.accounts.models import AccountState, Customer
+from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Subscription, SubscriptionItem, SubscriptionItemKind
 from licensing_api.billing.periods import add_interval
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.billing.service import upsert_plan
 from licensing_api.db import utcnow
+from licensing_api.keys.models import ApiKey
 from licensing_api.keys.service import NewKey, create_key
 
 
@@ -24,7 +30,8 @@ class ProvisionedCustomer:
     customer: Customer
     subscription: Subscription
     usage_item: SubscriptionItem  # the item usage is counted against
-    first_key: NewKey
+    # None when a re-run found the customer already provisioned (its keys are left alone).
+    first_key: NewKey | None
 
 
 async def provision_local_customer(
@@ -33,9 +40,7 @@ async def provision_local_customer(
     await upsert_plan(session, plan)
     now = utcnow().replace(microsecond=0)
     period_end = add_interval(now, plan.interval)
-    customer = Customer(email=email, state=AccountState.ACTIVE)
-    session.add(customer)
-    await session.flush()
+    customer = await _new_customer(session, email, None, source="cli")
     subscription = Subscription(
         customer_id=customer.id,
         plan_id=plan.id,
@@ -71,3 +76,94 @@ def usage_item_of(items: list[SubscriptionItem]) -> SubscriptionItem:
     """Usage counts against the metered item; a fixed plan counts against its base item."""
     metered = [i for i in items if i.kind == SubscriptionItemKind.METERED]
     return metered[0] if metered else items[0]
+
+
+async def record_stripe_subscription(
+    session: AsyncSession,
+    plan: PlanSpec,
+    email: str,
+    stripe_subscription: stripe.Subscription,
+    source: str,
+) -> ProvisionedCustomer:
+    """Mirror a Stripe customer + subscription locally; a first key only for a new customer.
+
+    Upserts by Stripe ids: calling it again for the same subscription changes nothing and
+    returns `first_key=None`. Periods come from the subscription items, where Stripe keeps
+    them in this API version.
+    """
+    await upsert_plan(session, plan)
+    stripe_customer_id = _id_of(stripe_subscription.customer)
+    customer = await session.scalar(
+        select(Customer).where(Customer.stripe_customer_id == stripe_customer_id)
+    )
+    if customer is None:
+        customer = await _new_customer(session, email, stripe_customer_id, source=source)
+    stripe_items = list(stripe_subscription["items"].data)
+    starts = [_utc(item.current_period_start) for item in stripe_items]
+    ends = [_utc(item.current_period_end) for item in stripe_items]
+    subscription = await session.scalar(
+        select(Subscription).where(Subscription.stripe_subscription_id == stripe_subscription.id)
+    )
+    if subscription is None:
+        subscription = Subscription(
+            customer_id=customer.id, plan_id=plan.id, stripe_subscription_id=stripe_subscription.id
+        )
+        session.add(subscription)
+    subscription.status = stripe_subscription.status
+    subscription.current_period_start = min(starts)
+    subscription.current_period_end = min(ends)
+    await session.flush()
+    items = []
+    for stripe_item, start, end in zip(stripe_items, starts, ends, strict=True):
+        item = await session.scalar(
+            select(SubscriptionItem).where(
+                SubscriptionItem.stripe_subscription_item_id == stripe_item.id
+            )
+        )
+        if item is None:
+            metered = stripe_item.price.recurring.usage_type == "metered"
+            item = SubscriptionItem(
+                subscription_id=subscription.id,
+                stripe_subscription_item_id=stripe_item.id,
+                kind=SubscriptionItemKind.METERED if metered else SubscriptionItemKind.BASE,
+                meter_event_name=plan.meter_event_name if metered else None,
+            )
+            session.add(item)
+        item.stripe_price_id = stripe_item.price.id
+        item.current_period_start, item.current_period_end = start, end
+        items.append(item)
+    await session.flush()
+    has_key = await session.scalar(select(ApiKey.id).where(ApiKey.customer_id == customer.id).limit(1))
+    first_key = None if has_key else await create_key(session, customer.id, name="first key")
+    return ProvisionedCustomer(
+        customer=customer,
+        subscription=subscription,
+        usage_item=usage_item_of(items),
+        first_key=first_key,
+    )
+
+
+async def _new_customer(
+    session: AsyncSession, email: str, stripe_customer_id: str | None, source: str
+) -> Customer:
+    customer = Customer(email=email, stripe_customer_id=stripe_customer_id, state=AccountState.ACTIVE)
+    session.add(customer)
+    await session.flush()
+    session.add(
+        AuditLogEntry(
+            customer_id=customer.id,
+            from_state=None,
+            to_state=AccountState.ACTIVE,
+            reason="customer provisioned",
+            source=source,
+        )
+    )
+    return customer
+
+
+def _id_of(reference: str | stripe.StripeObject) -> str:
+    return reference if isinstance(reference, str) else reference.id  # type: ignore[no-any-return]
+
+
+def _utc(timestamp: int) -> datetime:
+    return datetime.fromtimestamp(timestamp, UTC)

@@ -7,6 +7,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.billing.models import Plan
 from licensing_api.billing.plans import PlanSpec
+from licensing_api.errors import ServiceUnavailable
 
 
 async def upsert_plan(session: AsyncSession, spec: PlanSpec) -> Plan:
@@ -26,3 +27,35 @@ async def upsert_plan(session: AsyncSession, spec: PlanSpec) -> Plan:
     plan.meter_event_name = spec.meter_event_name
     await session.flush()
     return plan
+
+
+class PlanNotSynced(ServiceUnavailable):
+    slug, title = "plan-not-synced", "Plan not set up in Stripe"
+
+
+async def synced_plan(session: AsyncSession, spec: PlanSpec) -> Plan:
+    """The plan row with its Stripe price ids; `PlanNotSynced` until `plans sync` has run."""
+    plan = await session.get(Plan, spec.id)
+    missing = plan is None or plan.stripe_product_id is None
+    if plan is not None and spec.has_base_fee and plan.stripe_base_price_id is None:
+        missing = True
+    if plan is not None and spec.is_metered and plan.stripe_metered_price_id is None:
+        missing = True
+    if missing or plan is None:
+        raise PlanNotSynced(
+            f"plan {spec.id!r} has no Stripe prices yet; run `licensing-api plans sync`"
+        )
+    return plan
+
+
+def subscription_items(plan: Plan) -> list[dict[str, object]]:
+    """Stripe `items` / `line_items` for the plan: base fee (quantity 1), then metered usage.
+
+    A metered price takes no quantity: Stripe bills it from the meter.
+    """
+    items: list[dict[str, object]] = []
+    if plan.stripe_base_price_id:
+        items.append({"price": plan.stripe_base_price_id, "quantity": 1})
+    if plan.stripe_metered_price_id:
+        items.append({"price": plan.stripe_metered_price_id})
+    return items

@@ -35,3 +35,12 @@ def create_stripe_client(
 
 def new_http_client() -> stripe.HTTPXClient:
     return stripe.HTTPXClient(timeout=REQUEST_TIMEOUT_SECONDS)
+
+
+def require_stripe(client: stripe.StripeClient | None) -> stripe.StripeClient:
+    """The client, or `BillingDisabled` (503) when billing is off."""
+    from licensing_api.billing.errors import BillingDisabled
+
+    if client is None:
+        raise BillingDisabled("billing is off; set STRIPE_API_KEY to use Stripe")
+    return client
