@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.errors import install_error_handlers
 from licensing_api.health.router import router as health_router
+from licensing_api.signup.router import router as signup_router
 from licensing_api.resources import open_resources
 from licensing_api.settings import Settings, load_settings
 
@@ -40,6 +41,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     install_error_handlers(app)
     app.include_router(health_router)
+    app.include_router(signup_router)
     return app
 
 

@@ -6,11 +6,12 @@ import typer
 
 from licensing_api.billing.catalogue_sync import SyncOutcome, SyncStep, sync_catalogue
 from licensing_api.billing.provisioning import provision_local_customer
+from licensing_api.billing.service import plan_spec
 from licensing_api.billing.stripe_client import require_stripe
 from licensing_api.billing.stripe_provisioning import provision_stripe_customer
 from licensing_api.cli_support import cli_resources, echo_secret, fail_on_config_errors, run
 from licensing_api.db import session_scope
-from licensing_api.errors import BadRequest, NotFound
+from licensing_api.errors import BadRequest
 
 customers_app = typer.Typer(help="Customers and their subscriptions.", no_args_is_help=True)
 plans_app = typer.Typer(help="The plan catalogue and its Stripe objects.", no_args_is_help=True)
@@ -64,10 +65,7 @@ def create(
 
     async def go() -> None:
         async with cli_resources() as resources:
-            spec = resources.catalogue.get(plan)
-            if spec is None:
-                choices = ", ".join(p.id for p in resources.catalogue)
-                raise NotFound(f"no plan {plan!r}; choose one of: {choices}")
+            spec = plan_spec(resources.catalogue, plan)
             async with session_scope(resources.sessionmaker) as session:
                 if resources.stripe is None:
                     provisioned = await provision_local_customer(session, email, spec)

@@ -6,8 +6,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.billing.models import Plan
-from licensing_api.billing.plans import PlanSpec
-from licensing_api.errors import ServiceUnavailable
+from licensing_api.billing.plans import PlanCatalogue, PlanSpec
+from licensing_api.errors import NotFound, ServiceUnavailable
 
 
 async def upsert_plan(session: AsyncSession, spec: PlanSpec) -> Plan:
@@ -59,3 +59,16 @@ def subscription_items(plan: Plan) -> list[dict[str, object]]:
     if plan.stripe_metered_price_id:
         items.append({"price": plan.stripe_metered_price_id})
     return items
+
+
+class PlanNotFound(NotFound):
+    slug, title = "plan-not-found", "No such plan"
+
+
+def plan_spec(catalogue: PlanCatalogue, plan_id: str) -> PlanSpec:
+    """The catalogue's plan, or `PlanNotFound` (404) naming the plans there are."""
+    spec = catalogue.get(plan_id)
+    if spec is None:
+        choices = ", ".join(p.id for p in catalogue)
+        raise PlanNotFound(f"no plan {plan_id!r}; choose one of: {choices}")
+    return spec
