@@ -1,14 +1,28 @@
-"""Structured JSON logs: one object per line, event name plus fields, never secrets."""
+"""Structured JSON logs: one object per line, event name plus fields, never secrets.
+
+Every line carries the id of the request it was written for (`request_id`, set by the
+request-context middleware) and passes through `redact` last, so a secret that slipped into
+a message, a field or a traceback is replaced before it is written.
+"""
 
 from __future__ import annotations
 
 import json
 import logging
 import sys
+from contextvars import ContextVar
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TextIO
+
+from licensing_api.observability.redaction import redact, redact_fields
 
 RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+
+# The id of the request being handled; "" outside a request (tasks, start-up).
+REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
+
+# uvicorn's own loggers: routed through the JSON handler instead of uvicorn's plain text.
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 class JsonFormatter(logging.Formatter):
@@ -19,17 +33,26 @@ class JsonFormatter(logging.Formatter):
             "logger": record.name,
             "event": record.getMessage(),
         }
+        request_id = REQUEST_ID.get()
+        if request_id:
+            entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in RESERVED and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return json.dumps(entry, default=str)
+        return redact(json.dumps(redact_fields(entry), default=str))
 
 
-def configure_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handler:
+    """JSON lines on stderr (or `stream`) for every logger, uvicorn's included."""
+    handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    for name in UVICORN_LOGGERS:
+        uvicorn_logger = logging.getLogger(name)
+        uvicorn_logger.handlers[:] = []
+        uvicorn_logger.propagate = True
+    return handler

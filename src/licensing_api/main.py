@@ -11,6 +11,10 @@ from fastapi import FastAPI
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.errors import install_error_handlers
 from licensing_api.health.router import router as health_router
+from licensing_api.observability.middleware import RequestContextMiddleware
+from licensing_api.observability.router import router as metrics_router
+from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
+from licensing_api.security.middleware import install_security
 from licensing_api.signup.router import router as signup_router
 from licensing_api.resources import open_resources
 from licensing_api.settings import Settings, load_settings
@@ -40,7 +44,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_security(app, settings)
+    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)  # outermost
+    install_failed_key_lookup_limiter(
+        app, settings.failed_key_lookup_limit, settings.failed_key_lookup_window_seconds
+    )
     app.include_router(health_router)
+    app.include_router(metrics_router)
     app.include_router(signup_router)
     return app
 

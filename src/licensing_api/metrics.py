@@ -2,6 +2,11 @@
 
 Domains import the metric they update (`metrics.UNITS_TALLIED.inc(n)`); `/metrics` exposes
 them. Names follow Prometheus conventions (`_total` counters, base units).
+
+With several uvicorn workers, `serve` sets PROMETHEUS_MULTIPROC_DIR before the workers
+import this module, so each process writes its values to files `/metrics` aggregates.
+Counters and histograms sum across processes; a gauge says how: `mostrecent` for values only
+the flusher (one process at a time) sets, so a stale copy in another worker never wins.
 """
 
 from __future__ import annotations
@@ -10,6 +15,16 @@ from prometheus_client import Counter, Gauge, Histogram
 
 REQUESTS = Counter(
     "licensing_http_requests_total", "HTTP requests answered", ["route", "status"]
+)
+REQUEST_DURATION = Histogram(
+    "licensing_http_request_duration_seconds",
+    "time from request start to the last byte of the response",
+    ["route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
+)
+FAILED_KEY_LOOKUPS_REFUSED = Counter(
+    "licensing_failed_key_lookups_refused_total",
+    "requests refused with 429 after too many failed API-key lookups from one address",
 )
 ACCESS_CACHE_LOOKUPS = Counter(
     "licensing_access_cache_lookups_total", "API key cache lookups", ["result"]  # hit|miss|negative
@@ -30,10 +45,12 @@ USAGE_FLUSH_DURATION = Histogram(
     "licensing_usage_flush_duration_seconds", "duration of one flush"
 )
 USAGE_FLUSH_LAG = Gauge(
-    "licensing_usage_flush_lag_seconds", "age of the oldest unsent usage report"
+    "licensing_usage_flush_lag_seconds", "age of the oldest unsent usage report",
+    multiprocess_mode="mostrecent",
 )
 USAGE_UNITS_BY_STATE = Gauge(
-    "licensing_usage_units", "units by ledger state", ["state"]  # pending_redis|in_flight|reported|failed
+    "licensing_usage_units", "units by ledger state", ["state"],  # pending_redis|in_flight|reported|failed
+    multiprocess_mode="mostrecent",
 )
 STRIPE_CALLS = Counter(
     "licensing_stripe_calls_total", "Stripe API calls", ["operation", "outcome"]

@@ -1,0 +1,1 @@
+"""Operations: Prometheus `/metrics`, request ids, JSON access logs, secret redaction."""

@@ -1,0 +1,1 @@
+"""Hostile-input defences: body size limit, security headers, CORS, failed key lookup limiter."""

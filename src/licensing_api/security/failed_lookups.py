@@ -1,0 +1,105 @@
+"""Per-address limit on failed API-key lookups: a key-guessing client gets 429, not a DB query.
+
+A per-worker, in-memory sliding window (no Redis round-trip on the hot path). With W workers
+behind a load balancer a client gets at most about W × limit failures per window, which is
+plenty to stop enumeration of 32-random-character keys and to shed the database load.
+
+The hot path calls `check(address)` before looking a key that is not in its cache up in the
+database (and before rejecting a malformed key), and `record_failure(address)` when the key
+is malformed or unknown; a cached valid key never touches it. After `limit` failures within
+the window, `check` raises 429 with Retry-After until the oldest failure leaves the window.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from licensing_api import metrics
+from licensing_api.errors import ProblemError
+
+MAX_TRACKED_ADDRESSES = 10_000
+
+
+class TooManyFailedKeyLookups(ProblemError):
+    status, slug, title = 429, "too-many-failed-key-lookups", "Too many failed key lookups"
+
+
+class FailedKeyLookupLimiter:
+    def __init__(
+        self,
+        limit: int,
+        window_seconds: float,
+        *,
+        max_addresses: int = MAX_TRACKED_ADDRESSES,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.limit = limit
+        self.window_seconds = window_seconds
+        self.max_addresses = max_addresses
+        self._clock = clock
+        self._failures: dict[str, deque[float]] = {}
+
+    def retry_after(self, address: str) -> float | None:
+        """Seconds until `address` may try again, or None if it is not blocked."""
+        failures = self._failures.get(address)
+        if failures is None:
+            return None
+        now = self._clock()
+        while failures and failures[0] <= now - self.window_seconds:
+            failures.popleft()
+        if not failures:
+            del self._failures[address]
+            return None
+        if len(failures) < self.limit:
+            return None
+        return failures[0] + self.window_seconds - now
+
+    def check(self, address: str) -> None:
+        """Raise `TooManyFailedKeyLookups` (429 with Retry-After) if `address` is blocked."""
+        wait = self.retry_after(address)
+        if wait is not None:
+            metrics.FAILED_KEY_LOOKUPS_REFUSED.inc()
+            raise TooManyFailedKeyLookups(
+                f"too many unknown or malformed API keys from this address; "
+                f"retry in {math.ceil(wait)} s",
+                headers={"Retry-After": str(max(1, math.ceil(wait)))},
+            )
+
+    def record_failure(self, address: str) -> None:
+        """Count one unknown or malformed key from `address` (the caller then answers 401)."""
+        failures = self._failures.get(address)
+        if failures is None:
+            self._make_room()
+            failures = self._failures[address] = deque(maxlen=self.limit)
+        failures.append(self._clock())
+
+    def _make_room(self) -> None:
+        if len(self._failures) < self.max_addresses:
+            return
+        horizon = self._clock() - self.window_seconds
+        for address in [a for a, f in self._failures.items() if not f or f[-1] <= horizon]:
+            del self._failures[address]
+        while len(self._failures) >= self.max_addresses:
+            del self._failures[next(iter(self._failures))]  # oldest tracked address
+
+
+def client_address(request: Request) -> str:
+    """The caller's address (uvicorn applies X-Forwarded-For from FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
+
+
+def get_failed_key_lookup_limiter(request: Request) -> FailedKeyLookupLimiter:
+    return request.app.state.failed_key_lookups  # type: ignore[no-any-return]
+
+
+def install_failed_key_lookup_limiter(app: object, limit: int, window_seconds: float) -> None:
+    app.state.failed_key_lookups = FailedKeyLookupLimiter(limit, window_seconds)  # type: ignore[attr-defined]
+
+
+FailedKeyLookupLimiterDep = Annotated[FailedKeyLookupLimiter, Depends(get_failed_key_lookup_limiter)]

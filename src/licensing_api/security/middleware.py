@@ -1,0 +1,126 @@
+"""Request size limit and security headers, as pure ASGI middleware (cheap on the hot path)."""
+
+from __future__ import annotations
+
+import json
+from http import HTTPStatus
+
+from fastapi import FastAPI
+from starlette.datastructures import MutableHeaders
+from starlette.exceptions import HTTPException
+from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from licensing_api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE
+from licensing_api.settings import Settings
+
+# Pages of our own (dashboard): only our own scripts, never framed, no plugins.
+HTML_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+# Swagger UI and ReDoc load FastAPI's pinned assets from a CDN: framing is still refused.
+DOCS_CSP = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
+DOCS_PATHS = ("/docs", "/redoc")
+
+ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-origin")]
+HTML_ONLY = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
+
+
+class SecurityHeadersMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                for name, value in ALWAYS:
+                    headers.raw.append((name, value))
+                if headers.get("content-type", "").startswith("text/html"):
+                    headers.raw.extend(HTML_ONLY)
+                    csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else HTML_CSP
+                    headers.raw.append((b"content-security-policy", csp.encode()))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class RequestSizeLimitMiddleware:
+    """413 problem+json for a body over `max_bytes`: declared (Content-Length) or streamed."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > self.max_bytes:
+                    await self._refuse(scope, send)
+                    return
+                break
+        received = 0
+
+        async def receive_limited() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_bytes:
+                    # FastAPI re-raises HTTPException from body reading; our handler renders it.
+                    raise HTTPException(413, self._detail())
+            return message
+
+        await self.app(scope, receive_limited, send)
+
+    def _detail(self) -> str:
+        return f"request body larger than {self.max_bytes} bytes"
+
+    async def _refuse(self, scope: Scope, send: Send) -> None:
+        body = json.dumps(
+            {
+                "type": PROBLEM_TYPE_BASE + "payload-too-large",
+                "title": HTTPStatus(413).phrase,
+                "status": 413,
+                "detail": self._detail(),
+                "instance": scope["path"],
+            }
+        ).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [
+                    (b"content-type", PROBLEM_MEDIA_TYPE.encode()),
+                    (b"content-length", str(len(body)).encode()),
+                    (b"connection", b"close"),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+def install_security(app: FastAPI, settings: Settings) -> None:
+    """Add the middleware; call before the request-context middleware (which wraps these)."""
+    origins = settings.cors_origin_list
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["Authorization", "X-API-Key", "Content-Type", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Retry-After"],
+            allow_credentials=False,
+            max_age=600,
+        )
+    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)
