@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI
 
 from licensing_api.billing.plans import load_catalogue
+from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import install_error_handlers
 from licensing_api.health.router import router as health_router
 from licensing_api.observability.middleware import RequestContextMiddleware
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(signup_router)
+    install_dashboard(app, settings)
     return app
 
 

@@ -1,0 +1,223 @@
+"""What the dashboard shows and does, read from the same service functions as the JSON API.
+
+Units this period come from the usage service (the numbers `GET /v1/usage` answers); the bill
+estimate is `billing.pricing.estimate_bill`, the tier math Stripe's invoice uses; the daily
+chart and per-key figures come from `key_daily_usage` plus what is still pending in Redis.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from licensing_api.accounts.models import Customer
+from licensing_api.billing.models import Subscription, SubscriptionItem
+from licensing_api.billing.plans import PlanSpec
+from licensing_api.billing.pricing import BillEstimate, estimate_bill
+from licensing_api.billing.provisioning import usage_item_of
+from licensing_api.dashboard.chart import DailyUnits
+from licensing_api.dashboard.sessions import DashboardSession
+from licensing_api.db import utcnow
+from licensing_api.keys.models import ApiKey, KeyStatus
+from licensing_api.keys.service import digest_of, is_well_formed
+from licensing_api.resources import Resources
+from licensing_api.usage import redis_keys
+from licensing_api.usage.models import KeyDailyUsage
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRow:
+    id: uuid.UUID
+    name: str | None
+    prefix: str
+    status: str
+    created_at: datetime
+    last_used_at: datetime | None
+    period_units: int
+    signed_in_with: bool  # the key of the current dashboard session
+
+    @property
+    def active(self) -> bool:
+        return self.status == KeyStatus.ACTIVE
+
+
+@dataclass(frozen=True, slots=True)
+class PeriodUsage:
+    plan: PlanSpec
+    period_start: datetime
+    period_end: datetime
+    estimate: BillEstimate
+
+    @property
+    def units(self) -> int:
+        return self.estimate.units
+
+
+@dataclass(frozen=True, slots=True)
+class AccountOverview:
+    customer: Customer
+    usage: PeriodUsage | None  # None: no subscription yet
+    daily: list[DailyUnits]
+    keys: list[KeyRow]
+
+
+async def authenticate_key(session: AsyncSession, secret: str) -> ApiKey | None:
+    """The active key whose digest matches `secret`, or None (never compares raw secrets)."""
+    secret = secret.strip()
+    if not is_well_formed(secret):
+        return None
+    key = await session.scalar(select(ApiKey).where(ApiKey.digest == digest_of(secret)))
+    if key is None or key.status != KeyStatus.ACTIVE:
+        return None
+    return key
+
+
+async def session_is_current(session: AsyncSession, dashboard_session: DashboardSession) -> bool:
+    """A session lasts while the key it was opened with is active and belongs to the customer."""
+    key = await session.get(ApiKey, dashboard_session.key_id)
+    return (
+        key is not None
+        and key.customer_id == dashboard_session.customer_id
+        and key.status == KeyStatus.ACTIVE
+    )
+
+
+async def customer_of(session: AsyncSession, dashboard_session: DashboardSession) -> Customer:
+    customer = await session.get(Customer, dashboard_session.customer_id)
+    if customer is None:
+        raise LookupError("signed-in customer no longer exists")
+    return customer
+
+
+async def account_overview(
+    session: AsyncSession, resources: Resources, dashboard_session: DashboardSession
+) -> AccountOverview:
+    customer = await customer_of(session, dashboard_session)
+    keys = list(
+        await session.scalars(
+            select(ApiKey).where(ApiKey.customer_id == customer.id).order_by(ApiKey.created_at.desc())
+        )
+    )
+    usage = await period_usage(session, resources, customer.id)
+    if usage is None:
+        daily_by_key: dict[uuid.UUID, dict[date, int]] = {}
+        days: list[date] = []
+    else:
+        days = _days_between(usage.period_start, min(usage.period_end, utcnow()))
+        daily_by_key = await daily_units_by_key(session, resources, [k.id for k in keys], days)
+    last_used = await _last_used(resources, keys)
+    rows = [
+        KeyRow(
+            id=key.id,
+            name=key.name,
+            prefix=key.prefix,
+            status=key.status,
+            created_at=key.created_at,
+            last_used_at=last_used.get(key.id),
+            period_units=sum(daily_by_key.get(key.id, {}).values()),
+            signed_in_with=key.id == dashboard_session.key_id,
+        )
+        for key in keys
+    ]
+    totals: dict[date, int] = defaultdict(int)
+    for per_day in daily_by_key.values():
+        for day, units in per_day.items():
+            totals[day] += units
+    daily = [DailyUnits(day, totals.get(day, 0)) for day in days]
+    return AccountOverview(customer=customer, usage=usage, daily=daily, keys=rows)
+
+
+async def period_usage(
+    session: AsyncSession, resources: Resources, customer_id: uuid.UUID
+) -> PeriodUsage | None:
+    """Units of the customer's current period and their estimated bill."""
+    subscription = await session.scalar(
+        select(Subscription)
+        .where(Subscription.customer_id == customer_id)
+        .order_by(Subscription.created_at.desc())
+        .limit(1)
+    )
+    if subscription is None:
+        return None
+    plan = resources.catalogue.get(subscription.plan_id)
+    if plan is None:
+        return None
+    items = list(
+        await session.scalars(
+            select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
+        )
+    )
+    if not items:
+        return None
+    item = usage_item_of(items)
+    raw = await resources.redis.hget(
+        resources.redis_key(redis_keys.PERIOD_TOTALS),
+        redis_keys.item_period_field(item.id, item.current_period_start),
+    )
+    units = int(raw or 0)
+    return PeriodUsage(
+        plan=plan,
+        period_start=item.current_period_start,
+        period_end=item.current_period_end,
+        estimate=estimate_bill(plan, units),
+    )
+
+
+async def daily_units_by_key(
+    session: AsyncSession, resources: Resources, key_ids: list[uuid.UUID], days: list[date]
+) -> dict[uuid.UUID, dict[date, int]]:
+    """Units per key per UTC day: flushed rows plus what is still pending in Redis.
+
+    The two reads are not one snapshot: a flush between them can move a few units from one
+    to the other, so the chart may be off by a sub-second's traffic until the next load.
+    """
+    result: dict[uuid.UUID, dict[date, int]] = defaultdict(lambda: defaultdict(int))
+    if not key_ids or not days:
+        return result
+    rows = await session.execute(
+        select(KeyDailyUsage.api_key_id, KeyDailyUsage.day, func.sum(KeyDailyUsage.units))
+        .where(
+            KeyDailyUsage.api_key_id.in_(key_ids),
+            KeyDailyUsage.day >= days[0],
+            KeyDailyUsage.day <= days[-1],
+        )
+        .group_by(KeyDailyUsage.api_key_id, KeyDailyUsage.day)
+    )
+    for key_id, day, units in rows:
+        result[key_id][day] += int(units)
+    fields = [(key_id, day) for key_id in key_ids for day in days]
+    pending = await resources.redis.hmget(
+        resources.redis_key(redis_keys.PENDING_BY_KEY),
+        [redis_keys.key_day_field(key_id, day) for key_id, day in fields],
+    )
+    for (key_id, day), value in zip(fields, pending, strict=True):
+        if value is not None:
+            result[key_id][day] += int(value)
+    return result
+
+
+async def _last_used(resources: Resources, keys: list[ApiKey]) -> dict[uuid.UUID, datetime]:
+    """The later of the flushed `last_used_at` and the workers' newer Redis mark."""
+    if not keys:
+        return {}
+    marks = await resources.redis.hmget(
+        resources.redis_key(redis_keys.KEY_LAST_USED), [str(k.id) for k in keys]
+    )
+    result = {}
+    for key, mark in zip(keys, marks, strict=True):
+        candidates = [key.last_used_at] if key.last_used_at else []
+        if mark is not None:
+            candidates.append(datetime.fromtimestamp(float(mark), UTC))
+        if candidates:
+            result[key.id] = max(candidates)
+    return result
+
+
+def _days_between(start: datetime, end: datetime) -> list[date]:
+    first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
+    return [first + timedelta(days=n) for n in range((last - first).days + 1)]
