@@ -8,6 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from licensing_api.accounts.grace import grace_check_task
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import install_error_handlers
@@ -17,6 +18,7 @@ from licensing_api.observability.router import router as metrics_router
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
 from licensing_api.security.middleware import install_security
 from licensing_api.signup.router import router as signup_router
+from licensing_api.webhooks.router import router as webhooks_router
 from licensing_api.resources import open_resources
 from licensing_api.settings import Settings, load_settings
 
@@ -36,7 +38,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings, catalogue) as resources:
-            yield {"resources": resources}
+            async with grace_check_task(resources):
+                yield {"resources": resources}
 
     app = FastAPI(
         title="licensing-api",
@@ -53,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(signup_router)
+    app.include_router(webhooks_router)
     install_dashboard(app, settings)
     return app
 

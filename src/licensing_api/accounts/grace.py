@@ -1,0 +1,97 @@
+"""The grace-period check: suspend past-due customers whose grace ended, event or not.
+
+Every worker runs it (a lifespan task) every GRACE_CHECK_INTERVAL_SECONDS. It needs no lock:
+one `UPDATE … WHERE state = 'past_due' AND grace_until <= now RETURNING` claims each
+customer exactly once, since a concurrent worker's UPDATE re-checks the WHERE clause after
+the first commits and finds nothing. Only what this worker changed is audited, invalidated
+and notified.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from redis.exceptions import RedisError
+from sqlalchemy import update
+from sqlalchemy.exc import SQLAlchemyError
+
+from licensing_api.access.invalidation import invalidate_after_commit
+from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.accounts.notifier import (
+    AccountNotice,
+    Notifier,
+    NoticeKind,
+    create_notifier,
+    deliver_notice,
+)
+from licensing_api.db import AfterCommit, after_commit, session_scope, utcnow
+from licensing_api.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+GRACE_EXPIRED = "grace_expired"
+
+
+async def suspend_expired_grace(resources: Resources, now: datetime | None = None) -> list[uuid.UUID]:
+    """Suspend every past-due customer whose grace ended by `now`; returns their ids."""
+    now = now or utcnow()
+    notifier = create_notifier(resources.settings)
+    async with session_scope(resources.sessionmaker) as session:
+        claimed = await session.execute(
+            update(Customer)
+            .where(Customer.state == AccountState.PAST_DUE, Customer.grace_until <= now)
+            .values(state=AccountState.SUSPENDED, grace_until=None, updated_at=now)
+            .returning(Customer.id, Customer.email)
+        )
+        suspended = list(claimed.all())
+        for customer_id, email in suspended:
+            session.add(AuditLogEntry(
+                customer_id=customer_id, from_state=AccountState.PAST_DUE,
+                to_state=AccountState.SUSPENDED, reason=GRACE_EXPIRED, source="grace-check",
+            ))
+            invalidate_after_commit(session, resources.redis, resources.settings.redis_key_prefix,
+                                    customer_id=customer_id)
+            notice = AccountNotice(NoticeKind.SUSPENDED, customer_id, email, GRACE_EXPIRED)
+            after_commit(session, _sender(notifier, notice))
+    for customer_id, _ in suspended:
+        logger.info("account_state_changed", extra={
+            "customer_id": str(customer_id), "from_state": "past_due", "to_state": "suspended",
+            "reason": GRACE_EXPIRED, "source": "grace-check"})
+    return [customer_id for customer_id, _ in suspended]
+
+
+def _sender(notifier: Notifier, notice: AccountNotice) -> AfterCommit:
+    async def send() -> None:
+        await deliver_notice(notifier, notice)
+
+    return send
+
+
+async def run_grace_checks(resources: Resources) -> None:
+    """Forever: one check per interval. A database outage is logged and retried next time."""
+    interval = resources.settings.grace_check_interval_seconds
+    while True:
+        try:
+            await suspend_expired_grace(resources)
+        except (SQLAlchemyError, RedisError, OSError) as exc:
+            logger.warning("grace_check_failed", extra={"error": type(exc).__name__})
+        await asyncio.sleep(interval)
+
+
+@asynccontextmanager
+async def grace_check_task(resources: Resources) -> AsyncIterator[None]:
+    """Run the grace check in the background for the life of the app."""
+    task = asyncio.create_task(run_grace_checks(resources), name="grace-check")
+    try:
+        yield
+    finally:
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
