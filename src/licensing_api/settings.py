@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     access_cache_ttl_seconds: float = Field(
         30, description="how long a worker trusts a cached key without re-reading it"
     )
+    usage_flush_crash_at: Literal["after_take", "after_ledger", "after_send"] | None = Field(
+        None, description="TESTS ONLY: the usage flusher SIGKILLs itself at this step"
+    )
     session_secret: SecretStr | None = Field(
         None,
         description="signs dashboard session cookies; unset: random per process (one worker only)",
