@@ -14,7 +14,10 @@ from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
+from pydantic import SecretStr
+
 from licensing_api.observability.redaction import redact, redact_fields
+from licensing_api.settings import Settings
 
 RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -26,6 +29,11 @@ UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
 
 
 class JsonFormatter(logging.Formatter):
+    def __init__(self, known_secrets: tuple[str, ...] = ()) -> None:
+        super().__init__()
+        # Longest first, so a secret containing another is replaced whole.
+        self.known_secrets = tuple(sorted({s for s in known_secrets if len(s) >= 8}, key=len, reverse=True))
+
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
@@ -41,13 +49,25 @@ class JsonFormatter(logging.Formatter):
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(redact_fields(entry), default=str))
+        return redact(json.dumps(redact_fields(entry), default=str), self.known_secrets)
 
 
-def configure_logging(level: str, stream: TextIO | None = None) -> logging.Handler:
+def secret_values(settings: Settings) -> tuple[str, ...]:
+    """Every secret setting's value (each of several comma-separated webhook secrets too)."""
+    values: list[str] = []
+    for value in settings.__dict__.values():
+        if isinstance(value, SecretStr):
+            raw = value.get_secret_value()
+            values.extend([raw, *(part.strip() for part in raw.split(","))])
+    return tuple(values)
+
+
+def configure_logging(
+    level: str, stream: TextIO | None = None, known_secrets: tuple[str, ...] = ()
+) -> logging.Handler:
     """JSON lines on stderr (or `stream`) for every logger, uvicorn's included."""
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.setFormatter(JsonFormatter())
+    handler.setFormatter(JsonFormatter(known_secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

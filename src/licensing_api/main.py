@@ -63,8 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
 def create_app_from_env() -> FastAPI:
     """Entry point for `uvicorn --factory` (each worker process builds its own app)."""
-    from licensing_api.logging import configure_logging
+    from licensing_api.logging import configure_logging, secret_values
 
     settings = load_settings()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, known_secrets=secret_values(settings))
     return create_app(settings)

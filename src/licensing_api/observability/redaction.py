@@ -24,14 +24,14 @@ SENSITIVE_NAMES = frozenset(
 # An `lk_` display prefix (8 characters after `lk_`) is public; anything longer is a secret.
 _SECRET_TOKENS = re.compile(
     r"(?<![A-Za-z0-9])(lk_|sk_|rk_|whsec_)[A-Za-z0-9_\-+/=]{9,}"
-    r"|(?i:\b(bearer)\s+)[^\s\"',;\]\)}]+"
+    r"|(?i:\b(bearer)\s+)[^\s\"'\\,;\]\)}]+"
     r"|(?i:\b(v[01])=)[0-9a-fA-F]{16,}"
 )
 # `name: value`, `"name": "value"`, `name=value`, `(b'name', b'value')`.
 _SENSITIVE_HEADER = re.compile(
     r"(?i)\b(authorization|x-api-key|set-cookie|cookie|stripe-signature)"
     r"(\\?[\"']?\s*(?::|=|,)\s*(?-i:b)?\\?[\"']?)"
-    r"[^\"'\r\n]*"
+    r"[^\"'\\\r\n]*"  # the value, up to a quote or a JSON escape (`\n`, `\"`)
 )
 
 
@@ -43,8 +43,15 @@ def _replace_token(match: re.Match[str]) -> str:
     return match.group(3) + "=" + REDACTED
 
 
-def redact(text: str) -> str:
-    """`text` with every secret it contains replaced by `[redacted]`."""
+def redact(text: str, known_secrets: tuple[str, ...] = ()) -> str:
+    """`text` with every secret it contains replaced by `[redacted]`.
+
+    `known_secrets` are this deployment's own secret values (ADMIN_TOKEN, SESSION_SECRET, …),
+    replaced wherever they appear, with or without a recognisable shape.
+    """
+    for secret in known_secrets:
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     text = _SENSITIVE_HEADER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     return _SECRET_TOKENS.sub(_replace_token, text)
 
