@@ -28,6 +28,7 @@ import stripe
 from licensing_api.billing.errors import translate, translate_stripe_errors
 from licensing_api.billing.models import Plan
 from licensing_api.billing.plans import PlanCatalogue, PlanSpec
+from licensing_api.billing.stripe_client import field
 from licensing_api.billing.service import upsert_plan
 from licensing_api.db import session_scope
 from licensing_api.resources import Resources
@@ -159,7 +160,7 @@ async def _sync_meter(client: stripe.StripeClient, plan: PlanSpec) -> SyncStep:
     display_name = f"{plan.name}: licensed requests"
     with translate_stripe_errors("billing.meters.list"):
         page = await client.v1.billing.meters.list_async({"limit": 100})
-        meters = [m async for m in page.auto_paging_iter_async() if m.event_name == event_name]
+        meters = [m async for m in page.auto_paging_iter() if m.event_name == event_name]
     active = [m for m in meters if m.status == "active"]
     if not meters:
         params = {
@@ -262,7 +263,7 @@ def _price_matches(price: stripe.Price, params: dict[str, Any]) -> bool:
         or recurring.interval != wanted["interval"]
         or (recurring.interval_count or 1) != 1
         or recurring.usage_type != wanted["usage_type"]
-        or (recurring.get("meter") or None) != wanted.get("meter")
+        or field(recurring, "meter") != wanted.get("meter")
         or price.billing_scheme != params.get("billing_scheme", "per_unit")
     ):
         return False
@@ -272,11 +273,11 @@ def _price_matches(price: stripe.Price, params: dict[str, Any]) -> bool:
         return False
     have = [
         (
-            t.get("up_to"),
-            _amount(t.get("unit_amount_decimal"), t.get("unit_amount")),
-            _amount(t.get("flat_amount_decimal"), t.get("flat_amount")),
+            field(t, "up_to"),
+            _amount(field(t, "unit_amount_decimal"), field(t, "unit_amount")),
+            _amount(field(t, "flat_amount_decimal"), field(t, "flat_amount")),
         )
-        for t in (price.get("tiers") or [])
+        for t in field(price, "tiers", [])
     ]
     want = [
         (

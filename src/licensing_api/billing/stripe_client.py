@@ -6,6 +6,8 @@ address (api, meter events, files, connect) at a Stripe-compatible server.
 
 from __future__ import annotations
 
+from typing import Any
+
 import stripe
 
 from licensing_api.settings import Settings
@@ -44,3 +46,14 @@ def require_stripe(client: stripe.StripeClient | None) -> stripe.StripeClient:
     if client is None:
         raise BillingDisabled("billing is off; set STRIPE_API_KEY to use Stripe")
     return client
+
+
+def field(obj: Any, key: str, default: Any = None) -> Any:
+    """`obj[key]` for a StripeObject or a plain dict (StripeObject has no `.get`)."""
+    if obj is None:
+        return default
+    try:
+        value = obj[key]
+    except KeyError:
+        return default
+    return default if value is None else value

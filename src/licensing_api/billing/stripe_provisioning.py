@@ -21,6 +21,7 @@ from licensing_api.billing.models import Plan
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.billing.provisioning import ProvisionedCustomer, record_stripe_subscription
 from licensing_api.billing.service import subscription_items, synced_plan
+from licensing_api.billing.stripe_client import field
 
 logger = logging.getLogger(__name__)
 
@@ -56,8 +57,8 @@ async def _find_or_create_customer(
 ) -> str:
     with translate_stripe_errors("customers.list"):
         page = await client.v1.customers.list_async({"email": email, "limit": 100})
-        async for customer in page.auto_paging_iter_async():
-            if (customer.metadata or {}).get(PROVISIONING_METADATA_KEY) == token:
+        async for customer in page.auto_paging_iter():
+            if field(customer.metadata, PROVISIONING_METADATA_KEY) == token:
                 return customer.id
     params = {
         "email": email,
@@ -77,8 +78,8 @@ async def _find_or_create_subscription(
         page = await client.v1.subscriptions.list_async(
             {"customer": customer_id, "status": "all", "limit": 100}
         )
-        async for subscription in page.auto_paging_iter_async():
-            mine = (subscription.metadata or {}).get(PROVISIONING_METADATA_KEY) == token
+        async for subscription in page.auto_paging_iter():
+            mine = field(subscription.metadata, PROVISIONING_METADATA_KEY) == token
             if mine and subscription.status not in ENDED_STATUSES:
                 return subscription
     params = {

@@ -28,7 +28,7 @@ from licensing_api.billing.provisioning import (
     usage_item_of,
 )
 from licensing_api.billing.service import plan_spec, subscription_items, synced_plan
-from licensing_api.billing.stripe_client import require_stripe
+from licensing_api.billing.stripe_client import field, require_stripe
 from licensing_api.accounts.models import Customer
 from licensing_api.db import after_commit
 from licensing_api.errors import BadRequest, NotFound
@@ -92,18 +92,17 @@ async def start_signup(
     return CheckoutStarted(url=checkout.url or "", checkout_session_id=checkout.id)
 
 
-def is_signup_checkout(checkout_session: dict[str, Any]) -> bool:
+def is_signup_checkout(checkout_session: dict[str, Any] | stripe.StripeObject) -> bool:
     """Whether a completed Checkout Session came from `POST /v1/signup`."""
-    metadata = checkout_session.get("metadata") or {}
     return (
-        checkout_session.get("mode") == "subscription"
-        and bool(checkout_session.get("subscription"))
-        and PLAN_METADATA_KEY in metadata
+        field(checkout_session, "mode") == "subscription"
+        and bool(field(checkout_session, "subscription"))
+        and field(field(checkout_session, "metadata"), PLAN_METADATA_KEY) is not None
     )
 
 
 async def provision_from_checkout(
-    session: AsyncSession, resources: Resources, checkout_session: dict[str, Any]
+    session: AsyncSession, resources: Resources, checkout_session: dict[str, Any] | stripe.StripeObject
 ) -> ProvisionedCustomer:
     """Provision the customer of a completed signup checkout; idempotent per subscription.
 
@@ -111,7 +110,7 @@ async def provision_from_checkout(
     after that transaction commits. A repeated call returns the same rows, `first_key=None`.
     """
     if not is_signup_checkout(checkout_session):
-        raise NotASignupCheckout(f"checkout session {checkout_session.get('id')} is not a signup")
+        raise NotASignupCheckout(f"checkout session {field(checkout_session, 'id')} is not a signup")
     checkout_id = str(checkout_session["id"])
     subscription_id = _id_of(checkout_session["subscription"])
     spec = plan_spec(resources.catalogue, checkout_session["metadata"][PLAN_METADATA_KEY])
@@ -121,8 +120,9 @@ async def provision_from_checkout(
     client = require_stripe(resources.stripe)
     with translate_stripe_errors("subscriptions.retrieve"):
         subscription = await client.v1.subscriptions.retrieve_async(subscription_id)
-    details = checkout_session.get("customer_details") or {}
-    email = details.get("email") or checkout_session.get("customer_email") or ""
+    email = field(field(checkout_session, "customer_details"), "email") or field(
+        checkout_session, "customer_email", ""
+    )
     provisioned = await record_stripe_subscription(
         session, spec, email, subscription, source=f"checkout:{checkout_id}"
     )
