@@ -45,6 +45,10 @@ class FailedKeyLookupLimiter:
         self._clock = clock
         self._failures: dict[str, deque[float]] = {}
 
+    def __len__(self) -> int:
+        """How many addresses are tracked (bounded by `max_addresses`)."""
+        return len(self._failures)
+
     def retry_after(self, address: str) -> float | None:
         """Seconds until `address` may try again, or None if it is not blocked."""
         failures = self._failures.get(address)
