@@ -18,9 +18,11 @@ from licensing_api.observability.router import router as metrics_router
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
 from licensing_api.security.middleware import install_security
 from licensing_api.signup.router import router as signup_router
+from licensing_api.standards.service import install_standards
 from licensing_api.webhooks.router import router as webhooks_router
 from licensing_api.resources import open_resources
 from licensing_api.settings import Settings, load_settings
+from licensing_api.usage.flusher_task import run_usage_flusher
 
 API_DESCRIPTION = """
 License this site's content to AI crawlers. Every served request is metered and billed
@@ -38,7 +40,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings, catalogue) as resources:
-            async with grace_check_task(resources):
+            async with grace_check_task(resources), run_usage_flusher(resources):
                 yield {"resources": resources}
 
     app = FastAPI(
@@ -58,6 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(signup_router)
     app.include_router(webhooks_router)
     install_dashboard(app, settings)
+    install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler metrics
     return app
 
 
