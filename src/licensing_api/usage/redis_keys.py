@@ -15,6 +15,12 @@ All keys carry the deployment's `REDIS_KEY_PREFIX`. Values are integers (`HINCRB
   served request (workers `HSET` it with their tally); the flusher copies it into
   `api_keys.last_used_at`, so the request path never writes the database.
 
+- `usage:inflight` (set): ids of batches the flusher took out of the three hashes above and
+  has not yet deleted. Each batch lives in `usage:inflight:{flush_id}:{name}` (the taken
+  `pending`, `pending_by_key` and `key_last_used` hashes, renamed in one Lua step). Only the
+  flusher reads or writes them; once the batch is in the ledger (`usage_flushes` row with the
+  same id) they are deleted, and a batch without a ledger row is written by the next flush.
+
 `period_start_epoch` is the integer Unix time of the item's current period start, so units
 served just before a period closed are still reported against that period (late usage).
 """
@@ -28,6 +34,13 @@ PENDING = "usage:pending"
 PENDING_BY_KEY = "usage:pending_by_key"
 PERIOD_TOTALS = "usage:period"
 KEY_LAST_USED = "usage:key_last_used"
+INFLIGHT = "usage:inflight"
+TAKEN_HASHES = (PENDING, PENDING_BY_KEY, KEY_LAST_USED)
+
+
+def inflight_key(flush_id: str, taken_hash: str) -> str:
+    """Where a taken hash (one of `TAKEN_HASHES`) waits until its batch is in the ledger."""
+    return f"{INFLIGHT}:{flush_id}:{taken_hash.removeprefix('usage:')}"
 
 
 def item_period_field(item_id: uuid.UUID | str, period_start: datetime) -> str:
