@@ -39,3 +39,7 @@ def with_billing(base: Settings, stripe_server: Any, plans_file: Path, **overrid
         **overrides,
     )
     return load_settings(**values, _env_file=None)
+
+
+def unique_email() -> str:
+    return f"crawler-{uuid.uuid4().hex[:10]}@example.com"
