@@ -8,7 +8,12 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from licensing_api.access.runtime import install_access, open_hot_path
+from licensing_api.admin.router import router as admin_router
 from licensing_api.accounts.grace import grace_check_task
+from licensing_api.content.router import router as content_router
+from licensing_api.keys.router import router as keys_router
+from licensing_api.usage.router import router as usage_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import install_error_handlers
@@ -41,7 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings, catalogue) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources):
-                yield {"resources": resources}
+                async with open_hot_path(app, resources) as hot_path:
+                    yield {"resources": resources, "hot_path": hot_path}
 
     app = FastAPI(
         title="licensing-api",
@@ -59,6 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(metrics_router)
     app.include_router(signup_router)
     app.include_router(webhooks_router)
+    install_access(app)  # early responses of the access checks, OpenAPI security schemes
+    app.include_router(content_router)
+    app.include_router(usage_router)
+    app.include_router(keys_router)
+    app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler metrics
     return app

@@ -1,0 +1,1 @@
+"""The operator API `/admin/*`: customers, subscriptions, keys, plans, usage reports."""

@@ -1,0 +1,184 @@
+"""`/admin/*`: thin routes over `admin/service.py`, all behind `require_admin`."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Path, Query
+
+from licensing_api.accounts.models import AccountState
+from licensing_api.admin import service
+from licensing_api.admin.auth import AdminApiOff, AdminUnauthorized, require_admin
+from licensing_api.admin.schemas import (
+    CustomerDetail, CustomerOut, KeyOut, Page, PlanOut, RetryResult, StateChange,
+    SubscriptionDetail, SubscriptionOut, UsageReportOut,
+)
+from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
+from licensing_api.errors import ProblemError, problem_responses
+from licensing_api.keys.models import KeyStatus
+from licensing_api.keys.service import KeyNotFound
+from licensing_api.usage.models import ReportState
+
+router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
+
+
+def admin_errors(*errors: type[ProblemError], **examples: str) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI responses of a route: its own errors plus the admin authentication errors."""
+    return problem_responses(
+        AdminUnauthorized, AdminApiOff, *errors,
+        AdminApiOff="the admin API is off; set ADMIN_TOKEN to turn it on", **examples,
+    )
+
+Limit = Annotated[int, Query(ge=1, le=500, description="page size")]
+Offset = Annotated[int, Query(ge=0, le=10_000_000, description="items to skip")]
+ReportId = Annotated[str, Path(min_length=1, max_length=100, description="the report's id")]
+
+
+@router.get(
+    "/customers", summary="List customers", response_model=Page[CustomerOut],
+    responses=admin_errors(),
+)
+async def list_customers(
+    session: SessionDep,
+    state: Annotated[AccountState | None, Query(description="only accounts in this state")] = None,
+    email: Annotated[str | None, Query(max_length=320, description="exact email")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[CustomerOut]:
+    rows, next_offset = await service.page_of(
+        session, service.customers_query(state, email), limit, offset
+    )
+    return Page(items=rows, limit=limit, offset=offset, next_offset=next_offset)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/customers/{customer_id}",
+    summary="One customer with subscriptions, keys and audit log",
+    response_model=CustomerDetail,
+    responses=admin_errors(service.CustomerNotFound),
+)
+async def get_customer(customer_id: uuid.UUID, session: SessionDep) -> CustomerDetail:
+    return CustomerDetail.model_validate(await service.customer_detail(session, customer_id))
+
+
+@router.post(
+    "/customers/{customer_id}/state",
+    summary="Change an account's state (audited; every worker's cache is invalidated)",
+    response_model=CustomerOut,
+    responses=admin_errors(
+        service.CustomerNotFound, service.TransitionNotAllowed,
+        TransitionNotAllowed="an account cannot go from revoked to active",
+    ),
+)
+async def change_customer_state(
+    customer_id: uuid.UUID, change: StateChange, session: SessionDep, resources: ResourcesDep
+) -> CustomerOut:
+    customer = await service.set_customer_state(
+        session, resources, customer_id, change.state, change.reason
+    )
+    return CustomerOut.model_validate(customer)
+
+
+@router.get(
+    "/subscriptions", summary="List subscriptions", response_model=Page[SubscriptionOut],
+    responses=admin_errors(),
+)
+async def list_subscriptions(
+    session: SessionDep,
+    customer_id: Annotated[uuid.UUID | None, Query(description="only this customer's")] = None,
+    status: Annotated[str | None, Query(max_length=32, description="Stripe status")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[SubscriptionOut]:
+    rows, next_offset = await service.page_of(
+        session, service.subscriptions_query(customer_id, status), limit, offset
+    )
+    return Page(items=rows, limit=limit, offset=offset, next_offset=next_offset)  # type: ignore[arg-type]
+
+
+@router.get(
+    "/subscriptions/{subscription_id}",
+    summary="One subscription with its items",
+    response_model=SubscriptionDetail,
+    responses=admin_errors(service.SubscriptionNotFound),
+)
+async def get_subscription(subscription_id: uuid.UUID, session: SessionDep) -> SubscriptionDetail:
+    return SubscriptionDetail.model_validate(await service.subscription_detail(session, subscription_id))
+
+
+@router.get(
+    "/keys", summary="List API keys (prefixes only)", response_model=Page[KeyOut],
+    responses=admin_errors(),
+)
+async def list_keys(
+    session: SessionDep,
+    customer_id: Annotated[uuid.UUID | None, Query(description="only this customer's")] = None,
+    status: Annotated[KeyStatus | None, Query(description="active or revoked")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[KeyOut]:
+    rows, next_offset = await service.page_of(
+        session, service.keys_query(customer_id, status), limit, offset
+    )
+    return Page(items=rows, limit=limit, offset=offset, next_offset=next_offset)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/keys/{key_id}/revoke",
+    summary="Revoke a key now, in every worker (idempotent)",
+    response_model=KeyOut,
+    responses=admin_errors(KeyNotFound),
+)
+async def revoke_key(key_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> KeyOut:
+    return KeyOut.model_validate(await service.revoke_key(session, resources, key_id))
+
+
+@router.get(
+    "/plans", summary="The plan catalogue and its Stripe objects", response_model=list[PlanOut],
+    responses=admin_errors(),
+)
+async def list_plans(session: SessionDep, catalogue: CatalogueDep) -> list[PlanOut]:
+    return [PlanOut.model_validate(plan) for plan in await service.plans(session, catalogue)]
+
+
+@router.get(
+    "/usage-reports",
+    summary="List usage reports (the flush ledger), newest first",
+    response_model=Page[UsageReportOut],
+    responses=admin_errors(),
+)
+async def list_usage_reports(
+    session: SessionDep,
+    state: Annotated[ReportState | None, Query(description="e.g. failed")] = None,
+    subscription_item_id: Annotated[uuid.UUID | None, Query(description="one item's")] = None,
+    limit: Limit = 100,
+    offset: Offset = 0,
+) -> Page[UsageReportOut]:
+    rows, next_offset = await service.page_of(
+        session, service.usage_reports_query(state, subscription_item_id), limit, offset
+    )
+    return Page(items=rows, limit=limit, offset=offset, next_offset=next_offset)  # type: ignore[arg-type]
+
+
+@router.post(
+    "/usage-reports/{report_id}/retry",
+    summary="Send a failed report again at the next flush",
+    response_model=UsageReportOut,
+    responses=admin_errors(
+        service.UsageReportNotFound, service.ReportNotFailed,
+        ReportNotFailed="usage report … is sent, not failed",
+    ),
+)
+async def retry_usage_report(report_id: ReportId, session: SessionDep) -> UsageReportOut:
+    return UsageReportOut.model_validate(await service.retry_report(session, report_id))
+
+
+@router.post(
+    "/usage-reports/retry-failed",
+    summary="Send every failed report again at the next flush",
+    response_model=RetryResult,
+    responses=admin_errors(),
+)
+async def retry_failed_usage_reports(session: SessionDep) -> RetryResult:
+    return RetryResult(retried=await service.retry_failed_reports(session))

@@ -1,0 +1,142 @@
+"""What the admin API returns. Key secrets never appear: only their display prefix."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from licensing_api.accounts.models import AccountState
+from licensing_api.keys.models import KeyStatus
+from licensing_api.usage.models import ReportState
+
+Item = TypeVar("Item")
+
+
+class Page(BaseModel, Generic[Item]):
+    items: list[Item]
+    limit: int = Field(description="page size asked for")
+    offset: int = Field(description="items skipped")
+    next_offset: int | None = Field(description="offset of the next page; null on the last page")
+
+
+class Orm(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+
+class CustomerOut(Orm):
+    id: uuid.UUID
+    email: str
+    stripe_customer_id: str | None
+    state: AccountState
+    grace_until: datetime | None
+    created_at: datetime
+    updated_at: datetime
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11", "email": "crawler@example.com",
+        "stripe_customer_id": "cus_Q1w2e3r4", "state": "active", "grace_until": None,
+        "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-01T09:00:00Z",
+    }]})
+
+
+class SubscriptionItemOut(Orm):
+    id: uuid.UUID
+    kind: str
+    stripe_subscription_item_id: str | None
+    stripe_price_id: str | None
+    meter_event_name: str | None
+    current_period_start: datetime
+    current_period_end: datetime
+
+
+class SubscriptionOut(Orm):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    plan_id: str
+    stripe_subscription_id: str | None
+    status: str
+    current_period_start: datetime
+    current_period_end: datetime
+    created_at: datetime
+
+
+class SubscriptionDetail(SubscriptionOut):
+    items: list[SubscriptionItemOut]
+
+
+class KeyOut(Orm):
+    id: uuid.UUID
+    customer_id: uuid.UUID
+    name: str | None
+    prefix: str = Field(description="the key's first characters, enough to recognise it")
+    status: KeyStatus
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "0b7f5d0e-8a4e-4a3c-9f7e-2d1c5b6a7e80",
+        "customer_id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11", "name": "first key",
+        "prefix": "lk_Xk3v9QaZ", "status": "revoked", "created_at": "2026-11-01T09:00:00Z",
+        "last_used_at": "2026-11-20T17:42:10Z", "revoked_at": "2026-11-21T08:00:00Z",
+    }]})
+
+
+class AuditEntryOut(Orm):
+    from_state: str | None
+    to_state: str
+    reason: str
+    source: str
+    created_at: datetime
+
+
+class CustomerDetail(CustomerOut):
+    subscriptions: list[SubscriptionOut]
+    keys: list[KeyOut]
+    audit_log: list[AuditEntryOut] = Field(description="every state change, oldest first")
+
+
+class StateChange(BaseModel):
+    state: AccountState = Field(description="the state to move the account to")
+    reason: str = Field(min_length=1, max_length=500, description="why; kept in the audit log")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"state": "suspended", "reason": "chargeback under review"},
+    ]})
+
+
+class PlanOut(BaseModel):
+    id: str
+    name: str
+    kind: str
+    currency: str
+    interval: str
+    base_amount: int = Field(description="minor units")
+    included_units: int
+    tiers: list[dict[str, Any]]
+    cap_units: int | None
+    rate_limit_per_second: int | None
+    stripe_product_id: str | None = Field(description="null until `licensing-api plans sync`")
+    stripe_meter_id: str | None
+
+
+class UsageReportOut(Orm):
+    id: str
+    subscription_item_id: uuid.UUID
+    units: int
+    period_start: datetime
+    period_end: datetime
+    usage_at: datetime
+    state: ReportState
+    attempts: int
+    next_attempt_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+    sent_at: datetime | None
+
+
+class RetryResult(BaseModel):
+    retried: int = Field(description="failed reports set back to pending, to be sent next flush")
