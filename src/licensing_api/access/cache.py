@@ -1,0 +1,70 @@
+"""The per-worker cache: key digest → `AccessRecord` (or "no such key") with a TTL.
+
+Entries expire after `ACCESS_CACHE_TTL_SECONDS` and are dropped at once by invalidation
+messages (`access/subscriber.py`). A generation counter, bumped by every invalidation,
+keeps a database read that raced with an invalidation from caching what it read.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+
+from licensing_api.access.records import AccessRecord
+
+NEGATIVE_TTL_SECONDS = 5.0  # an unknown digest is remembered this long
+MAX_ENTRIES = 200_000  # beyond this (e.g. a flood of random keys) the cache starts afresh
+
+
+class AccessCache:
+    def __init__(
+        self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self.negative_ttl_seconds = min(NEGATIVE_TTL_SECONDS, ttl_seconds)
+        self.clock = clock
+        self.generation = 0
+        self._entries: dict[str, tuple[AccessRecord | None, float]] = {}
+
+    def get(self, digest: str) -> tuple[AccessRecord | None, float] | None:
+        """(record or None for "unknown key", expiry) if cached and fresh; None on a miss."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        if entry[1] <= self.clock():
+            del self._entries[digest]
+            return None
+        return entry
+
+    def put(self, digest: str, record: AccessRecord | None, generation: int) -> None:
+        """Cache what a read started at `generation` found, unless an invalidation came since."""
+        if generation != self.generation:
+            return
+        ttl = self.ttl_seconds if record is not None else self.negative_ttl_seconds
+        if ttl <= 0:
+            return
+        if len(self._entries) >= MAX_ENTRIES:
+            self._entries.clear()
+        self._entries[digest] = (record, self.clock() + ttl)
+
+    def drop_digest(self, digest: str) -> None:
+        self.generation += 1
+        self._entries.pop(digest, None)
+
+    def drop_customer(self, customer_id: uuid.UUID) -> None:
+        self.generation += 1
+        doomed = [
+            digest
+            for digest, (record, _) in self._entries.items()
+            if record is not None and record.customer_id == customer_id
+        ]
+        for digest in doomed:
+            del self._entries[digest]
+
+    def clear(self) -> None:
+        self.generation += 1
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

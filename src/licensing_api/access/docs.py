@@ -1,0 +1,80 @@
+"""OpenAPI `responses=` for routes behind the access checks (problem+json, with examples)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from licensing_api.access.responses import (
+    AccountRevoked,
+    AccountSuspended,
+    InvalidApiKey,
+    KeyRevoked,
+    NoSubscription,
+    RateLimited,
+    UsageCapReached,
+)
+from licensing_api.errors import ProblemError, ServiceUnavailable, problem_responses
+from licensing_api.security.failed_lookups import TooManyFailedKeyLookups
+from licensing_api.standards.offer import LicenseRequired
+from licensing_api.standards.webbotauth import BotSignatureInvalid, BotSignatureRequired
+
+USAGE_HEADERS: dict[str, dict[str, Any]] = {
+    "X-Usage-Units": {
+        "description": "units used this billing period, this request included",
+        "schema": {"type": "integer", "example": 1042},
+    },
+    "X-Usage-Included": {
+        "description": "units included in the plan for the period",
+        "schema": {"type": "integer", "example": 1000},
+    },
+    "X-Usage-Period-End": {
+        "description": "end of the current billing period (UTC)",
+        "schema": {"type": "string", "format": "date-time", "example": "2026-12-26T00:43:12Z"},
+    },
+    "X-Usage-Cap": {
+        "description": "hard cap of units per period (fixed plans only)",
+        "schema": {"type": "integer", "example": 5000},
+    },
+}
+RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+WWW_AUTHENTICATE = {
+    "WWW-Authenticate": {
+        "description": "how to authenticate",
+        "schema": {"type": "string", "example": 'Bearer realm="licensing-api"'},
+    }
+}
+
+
+EXAMPLE_DETAILS = {
+    "LicenseRequired": "this content is licensed: send an API key, or choose a plan and sign up",
+    "InvalidApiKey": "unknown API key",
+    "KeyRevoked": "this API key was revoked; create another in the dashboard",
+    "ServiceUnavailable": "the key could not be checked right now; retry shortly",
+    "AccountSuspended": "payment is overdue; pay the open invoice at "
+    "https://publisher.example/dashboard to restore access",
+    "AccountRevoked": "this account's subscription was revoked; access has ended",
+    "NoSubscription": "this account has no subscription; choose a plan to get access",
+    "UsageCapReached": "the plan's 5000 requests for this period are used up; "
+    "the next period starts at 2026-12-26T00:43:12Z",
+    "RateLimited": "at most 50 requests per second per key",
+    "TooManyFailedKeyLookups": "too many unknown or malformed API keys from this address; retry in 42 s",
+    "BotSignatureRequired": "this key is bound to a bot key: sign the request (Web Bot Auth)",
+    "BotSignatureInvalid": "the signature does not verify",
+}
+AUTHENTICATION_ERRORS = (LicenseRequired, InvalidApiKey, KeyRevoked, ServiceUnavailable)
+LICENSING_ERRORS = (AccountSuspended, AccountRevoked, NoSubscription, UsageCapReached, RateLimited)
+AUTHENTICATION_ERRORS += (TooManyFailedKeyLookups, BotSignatureRequired, BotSignatureInvalid)
+
+
+def authenticated_responses(*extra: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
+    """401, 403 (key) and 503: what any route taking a crawler key can answer."""
+    responses = problem_responses(*AUTHENTICATION_ERRORS, *extra, **EXAMPLE_DETAILS)
+    responses[401]["headers"] = WWW_AUTHENTICATE
+    if 429 in responses:
+        responses[429]["headers"] = RETRY_AFTER
+    return responses
+
+
+def licensed_responses(*extra: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
+    """Every refusal of a licensed (metered) request."""
+    return authenticated_responses(*LICENSING_ERRORS, *extra)

@@ -1,0 +1,114 @@
+"""The request path's per-worker state and background tasks, started by the app lifespan.
+
+`open_hot_path` builds the content service, the access cache and guard, and the usage
+tally; it runs the invalidation subscriber and the tally mover while the worker lives, and
+on graceful shutdown moves what is left of the tally into Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Request
+
+from licensing_api.access.cache import AccessCache
+from licensing_api.access.guard import AccessGuard
+from licensing_api.access.openapi import add_security_schemes
+from licensing_api.access.ratelimit import KeyRateLimiter
+from licensing_api.access.records import AccessRecord
+from licensing_api.access.responses import install_respond_with_handler
+from licensing_api.access.subscriber import listen_for_invalidations
+from licensing_api.content.service import ContentService
+from licensing_api.content.store import FolderContentStore
+from licensing_api.resources import Resources
+from licensing_api.usage.tally import UsageTally
+
+logger = logging.getLogger(__name__)
+
+SUBSCRIBE_WAIT_SECONDS = 5.0
+
+
+@dataclass(slots=True)
+class HotPath:
+    content: ContentService
+    cache: AccessCache
+    guard: AccessGuard
+    tally: UsageTally
+
+
+@contextlib.asynccontextmanager
+async def open_hot_path(app: FastAPI, resources: Resources) -> AsyncIterator[HotPath]:
+    settings = resources.settings
+    cache = AccessCache(settings.access_cache_ttl_seconds)
+    # A cached record is at most one TTL old: keep its period total fresh a bit longer.
+    tally = UsageTally(
+        resources.redis,
+        settings.redis_key_prefix,
+        watch_seconds=settings.access_cache_ttl_seconds + 5,
+    )
+    store = FolderContentStore(settings.content_dir)
+    hot_path = HotPath(
+        content=ContentService(store, settings.public_base_url),
+        cache=cache,
+        guard=AccessGuard(
+            resources,
+            cache,
+            tally,
+            KeyRateLimiter(),
+            app.state.failed_key_lookups,  # security/failed_lookups.py
+            app.state.crawler_standards,  # standards/service.py: crawler-charged prices
+        ),
+        tally=tally,
+    )
+    subscribed = asyncio.Event()
+    stop_mover = asyncio.Event()
+    subscriber = asyncio.create_task(
+        listen_for_invalidations(resources.redis, settings.redis_key_prefix, cache, subscribed),
+        name="access-invalidation-subscriber",
+    )
+    mover = asyncio.create_task(
+        tally.run_mover(settings.tally_flush_interval_ms / 1000, stop_mover),
+        name="usage-tally-mover",
+    )
+    try:
+        # Start serving once invalidations are heard (bounded: a down Redis must not block).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(subscribed.wait(), SUBSCRIBE_WAIT_SECONDS)
+        yield hot_path
+    finally:
+        stop_mover.set()
+        await mover
+        subscriber.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await subscriber
+        await tally.final_move()
+
+
+def install_access(app: FastAPI) -> None:
+    """App-level pieces of the request path: early responses and OpenAPI security schemes."""
+    install_respond_with_handler(app)
+    add_security_schemes(app)
+
+
+def get_hot_path(request: Request) -> HotPath:
+    return request.state.hot_path  # type: ignore[no-any-return]
+
+
+async def licensed_access(request: Request) -> AccessRecord:
+    """The one dependency of a licensed content route: every check, no metering yet."""
+    return await request.state.hot_path.guard.authorize(request)  # type: ignore[no-any-return]
+
+
+async def authenticated_key(request: Request) -> AccessRecord:
+    """A known, unrevoked key (account state not enforced): usage and key management."""
+    return await request.state.hot_path.guard.authenticate(request)  # type: ignore[no-any-return]
+
+
+HotPathDep = Annotated[HotPath, Depends(get_hot_path)]
+LicensedAccess = Annotated[AccessRecord, Depends(licensed_access)]
+AuthenticatedKey = Annotated[AccessRecord, Depends(authenticated_key)]

@@ -1,0 +1,67 @@
+"""The subscriber side of `access/invalidation.py`: each worker drops cache entries at once.
+
+While the subscription is down (Redis restart, network), messages may be missed: the
+worker clears its whole cache when it (re)subscribes, and the TTL bounds staleness meanwhile.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from licensing_api.access.cache import AccessCache
+from licensing_api.access.invalidation import channel_name
+
+logger = logging.getLogger(__name__)
+
+RECONNECT_DELAY_SECONDS = 1.0
+
+
+def apply_invalidation(cache: AccessCache, raw: bytes | str) -> None:
+    try:
+        message = json.loads(raw)
+        if not isinstance(message, dict):
+            raise ValueError("not an object")
+        if "customer_id" in message:
+            cache.drop_customer(uuid.UUID(str(message["customer_id"])))
+        elif "key_digest" in message:
+            cache.drop_digest(str(message["key_digest"]))
+        else:
+            cache.clear()
+    except ValueError:
+        # Unreadable: dropping everything is always safe.
+        logger.warning("access_invalidation_unreadable", extra={"size": len(raw)})
+        cache.clear()
+
+
+async def listen_for_invalidations(
+    redis: Redis, redis_key_prefix: str, cache: AccessCache, subscribed: asyncio.Event
+) -> None:
+    """Run until cancelled: subscribe, apply every message, resubscribe after failures."""
+    channel = channel_name(redis_key_prefix)
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            cache.clear()  # anything cached before now may have missed a message
+            subscribed.set()
+            logger.info("access_invalidation_subscribed", extra={"channel": channel})
+            while True:
+                message = await pubsub.get_message(timeout=1.0)
+                if message is not None and message.get("type") == "message":
+                    apply_invalidation(cache, message["data"])
+        except (RedisError, OSError) as exc:
+            subscribed.clear()
+            cache.clear()
+            logger.warning("access_invalidation_disconnected", extra={"error": type(exc).__name__})
+            await asyncio.sleep(RECONNECT_DELAY_SECONDS)
+        finally:
+            try:
+                await pubsub.aclose()
+            except (RedisError, OSError):
+                pass

@@ -1,0 +1,62 @@
+"""`GET /v1/content` and `GET /v1/content/{path}`: licensed, metered, one unit per 200."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import Response
+
+from licensing_api.access.docs import USAGE_HEADERS, licensed_responses
+from licensing_api.access.openapi import CRAWLER_SECURITY
+from licensing_api.access.runtime import HotPath, LicensedAccess
+from licensing_api.content.schemas import ContentIndex, ContentItemOut
+from licensing_api.content.service import InvalidCursor
+from licensing_api.content.store import ContentNotFound, InvalidContentPath
+
+router = APIRouter(prefix="/v1/content", tags=["content"])
+
+JSON = "application/json"
+
+
+@router.get(
+    "",
+    summary="List licensed content (cursor-paginated, one metered unit)",
+    response_model=ContentIndex,
+    responses={200: {"headers": USAGE_HEADERS}, **licensed_responses(InvalidCursor)},
+    openapi_extra={"security": CRAWLER_SECURITY},
+)
+async def list_content(
+    request: Request,
+    record: LicensedAccess,
+    cursor: Annotated[
+        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
+    updated_since: Annotated[
+        datetime | None,
+        Query(description="only items updated at or after this time (ISO 8601; UTC if no offset)"),
+    ] = None,
+) -> Response:
+    hot_path: HotPath = request.state.hot_path
+    if updated_since is not None and updated_since.tzinfo is None:
+        updated_since = updated_since.replace(tzinfo=UTC)
+    page = hot_path.content.index_page(cursor, limit, updated_since)
+    return Response(page.model_dump_json(), media_type=JSON, headers=hot_path.guard.meter(record))
+
+
+@router.get(
+    "/{path:path}",
+    summary="One licensed item: text, title, metadata, license terms (one metered unit)",
+    response_model=ContentItemOut,
+    responses={
+        200: {"headers": USAGE_HEADERS},
+        **licensed_responses(InvalidContentPath, ContentNotFound),
+    },
+    openapi_extra={"security": CRAWLER_SECURITY},
+)
+async def get_content(path: str, request: Request, record: LicensedAccess) -> Response:
+    hot_path: HotPath = request.state.hot_path
+    body = hot_path.content.item_json(path)  # raises 400/404 before anything is counted
+    return Response(body, media_type=JSON, headers=hot_path.guard.meter(record))

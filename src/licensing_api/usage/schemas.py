@@ -1,0 +1,50 @@
+"""Usage API bodies."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+
+class UsageSummary(BaseModel):
+    """The current billing period of a customer's subscription, as Stripe will invoice it."""
+
+    customer_id: uuid.UUID
+    plan_id: str
+    plan_name: str
+    currency: str = Field(description="ISO 4217, lowercase")
+    period_start: datetime
+    period_end: datetime
+    units: int = Field(description="units served this period (all keys, all workers)")
+    included_units: int = Field(description="units the plan includes at no extra charge")
+    overage_units: int = Field(description="units billed above the included ones")
+    cap_units: int | None = Field(description="hard cap per period (fixed plans), else null")
+    base_amount: int = Field(description="the plan's base fee, in minor units")
+    usage_amount: int = Field(description="the metered line so far, in minor units")
+    estimated_amount: int = Field(description="base fee + metered line, in minor units")
+    estimated_amount_display: str = Field(description="the estimate for people, e.g. '100.42 USD'")
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "customer_id": "6f1c2a4e-1d7b-4f5e-9a0c-2b8d3e4f5a6b",
+                    "plan_id": "standard",
+                    "plan_name": "Standard",
+                    "currency": "usd",
+                    "period_start": "2026-11-26T00:43:12Z",
+                    "period_end": "2026-12-26T00:43:12Z",
+                    "units": 5200,
+                    "included_units": 1000,
+                    "overage_units": 4200,
+                    "cap_units": None,
+                    "base_amount": 10000,
+                    "usage_amount": 420,
+                    "estimated_amount": 10420,
+                    "estimated_amount_display": "104.20 USD",
+                }
+            ]
+        }
+    }

@@ -1,0 +1,75 @@
+"""Usage of the current period: what `/v1/usage` and the dashboard show.
+
+Units = the period total in Redis (every worker's moved tallies) + this worker's tally not
+moved yet. Other workers' unmoved tallies (under `TALLY_FLUSH_INTERVAL_MS` each) show up
+on the next read.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from redis.asyncio import Redis
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from licensing_api.billing.models import Subscription, SubscriptionItem
+from licensing_api.billing.plans import PlanCatalogue
+from licensing_api.billing.pricing import estimate_bill, format_amount
+from licensing_api.billing.provisioning import usage_item_of
+from licensing_api.errors import NotFound
+from licensing_api.usage.redis_keys import PERIOD_TOTALS, item_period_field
+from licensing_api.usage.schemas import UsageSummary
+from licensing_api.usage.tally import UsageTally
+
+
+class NoSubscriptionUsage(NotFound):
+    slug, title = "no-subscription", "No subscription"
+
+
+async def current_usage(
+    session: AsyncSession,
+    redis: Redis,
+    redis_key_prefix: str,
+    catalogue: PlanCatalogue,
+    customer_id: uuid.UUID,
+    tally: UsageTally | None = None,
+) -> UsageSummary:
+    """The customer's current period: units, allowance, overage and the estimated bill."""
+    subscription = await session.scalar(
+        select(Subscription)
+        .where(Subscription.customer_id == customer_id)
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc())
+        .limit(1)
+    )
+    plan = catalogue.get(subscription.plan_id) if subscription is not None else None
+    items = []
+    if subscription is not None:
+        items = list(
+            await session.scalars(
+                select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
+            )
+        )
+    if subscription is None or plan is None or not items:
+        raise NoSubscriptionUsage(f"customer {customer_id} has no subscription with usage")
+    item = usage_item_of(items)
+    period_field = item_period_field(item.id, item.current_period_start)
+    stored = await redis.hget(redis_key_prefix + PERIOD_TOTALS, period_field)
+    units = int(stored or 0) + (tally.unmoved_units(period_field) if tally is not None else 0)
+    bill = estimate_bill(plan, units)
+    return UsageSummary(
+        customer_id=customer_id,
+        plan_id=plan.id,
+        plan_name=plan.name,
+        currency=plan.currency,
+        period_start=item.current_period_start,
+        period_end=item.current_period_end,
+        units=units,
+        included_units=bill.included_units,
+        overage_units=bill.overage_units,
+        cap_units=plan.cap_units,
+        base_amount=bill.base_amount,
+        usage_amount=bill.usage_amount,
+        estimated_amount=bill.total_amount,
+        estimated_amount_display=format_amount(bill.total_amount, plan.currency),
+    )
