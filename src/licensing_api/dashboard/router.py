@@ -41,6 +41,7 @@ from licensing_api.keys.service import (
     rotate_key,
 )
 from licensing_api.settings import PACKAGE_DIR, Settings
+from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +98,12 @@ async def get_dashboard_session(
 SessionCookieDep = Annotated[DashboardSession | None, Depends(get_dashboard_session)]
 
 
+def _tally(request: Request) -> UsageTally | None:
+    """This worker's not-yet-moved usage, as `GET /v1/usage` counts it (None without a hot path)."""
+    hot_path = getattr(request.state, "hot_path", None)
+    return hot_path.tally if hot_path is not None else None
+
+
 class CsrfRejected(ProblemError):
     status, slug, title = 403, "csrf-rejected", "Form expired"
 
@@ -147,7 +154,7 @@ async def _dashboard_page(
     status_code: int = 200,
 ) -> HTMLResponse:
     async with session_scope(resources.sessionmaker) as db:
-        overview = await service.account_overview(db, resources, dashboard_session)
+        overview = await service.account_overview(db, resources, dashboard_session, _tally(request))
     invoices_error = None
     try:
         invoices = await recent_invoices(resources.stripe, overview.customer.stripe_customer_id)

@@ -16,10 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import Customer
-from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanSpec
-from licensing_api.billing.pricing import BillEstimate, estimate_bill
-from licensing_api.billing.provisioning import usage_item_of
 from licensing_api.dashboard.chart import DailyUnits
 from licensing_api.dashboard.sessions import DashboardSession
 from licensing_api.db import utcnow
@@ -28,6 +25,9 @@ from licensing_api.keys.service import digest_of, is_well_formed
 from licensing_api.resources import Resources
 from licensing_api.usage import redis_keys
 from licensing_api.usage.models import KeyDailyUsage
+from licensing_api.usage.schemas import UsageSummary
+from licensing_api.usage.service import NoSubscriptionUsage, current_usage
+from licensing_api.usage.tally import UsageTally
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,21 +47,10 @@ class KeyRow:
 
 
 @dataclass(frozen=True, slots=True)
-class PeriodUsage:
-    plan: PlanSpec
-    period_start: datetime
-    period_end: datetime
-    estimate: BillEstimate
-
-    @property
-    def units(self) -> int:
-        return self.estimate.units
-
-
-@dataclass(frozen=True, slots=True)
 class AccountOverview:
     customer: Customer
-    usage: PeriodUsage | None  # None: no subscription yet
+    usage: UsageSummary | None  # None: no subscription yet (the numbers `GET /v1/usage` gives)
+    plan: PlanSpec | None
     daily: list[DailyUnits]
     keys: list[KeyRow]
 
@@ -95,21 +84,31 @@ async def customer_of(session: AsyncSession, dashboard_session: DashboardSession
 
 
 async def account_overview(
-    session: AsyncSession, resources: Resources, dashboard_session: DashboardSession
+    session: AsyncSession,
+    resources: Resources,
+    dashboard_session: DashboardSession,
+    tally: UsageTally | None,
 ) -> AccountOverview:
+    """Everything the page shows but invoices; `tally` is this worker's unmoved usage."""
     customer = await customer_of(session, dashboard_session)
     keys = list(
         await session.scalars(
             select(ApiKey).where(ApiKey.customer_id == customer.id).order_by(ApiKey.created_at.desc())
         )
     )
-    usage = await period_usage(session, resources, customer.id)
-    if usage is None:
-        daily_by_key: dict[uuid.UUID, dict[date, int]] = {}
-        days: list[date] = []
-    else:
-        days = _days_between(usage.period_start, min(usage.period_end, utcnow()))
-        daily_by_key = await daily_units_by_key(session, resources, [k.id for k in keys], days)
+    try:
+        usage: UsageSummary | None = await current_usage(
+            session, resources.redis, resources.settings.redis_key_prefix, resources.catalogue,
+            customer.id, tally,
+        )
+    except NoSubscriptionUsage:
+        usage = None
+    days: list[date] = []  # every day of the period, so the chart shows how far into it we are
+    daily_by_key: dict[uuid.UUID, dict[date, int]] = {}
+    if usage is not None:
+        days = _days_between(usage.period_start, usage.period_end - timedelta(microseconds=1))
+        elapsed = [day for day in days if day <= utcnow().date()]
+        daily_by_key = await daily_units_by_key(session, resources, [k.id for k in keys], elapsed)
     last_used = await _last_used(resources, keys)
     rows = [
         KeyRow(
@@ -129,43 +128,8 @@ async def account_overview(
         for day, units in per_day.items():
             totals[day] += units
     daily = [DailyUnits(day, totals.get(day, 0)) for day in days]
-    return AccountOverview(customer=customer, usage=usage, daily=daily, keys=rows)
-
-
-async def period_usage(
-    session: AsyncSession, resources: Resources, customer_id: uuid.UUID
-) -> PeriodUsage | None:
-    """Units of the customer's current period and their estimated bill."""
-    subscription = await session.scalar(
-        select(Subscription)
-        .where(Subscription.customer_id == customer_id)
-        .order_by(Subscription.created_at.desc())
-        .limit(1)
-    )
-    if subscription is None:
-        return None
-    plan = resources.catalogue.get(subscription.plan_id)
-    if plan is None:
-        return None
-    items = list(
-        await session.scalars(
-            select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
-        )
-    )
-    if not items:
-        return None
-    item = usage_item_of(items)
-    raw = await resources.redis.hget(
-        resources.redis_key(redis_keys.PERIOD_TOTALS),
-        redis_keys.item_period_field(item.id, item.current_period_start),
-    )
-    units = int(raw or 0)
-    return PeriodUsage(
-        plan=plan,
-        period_start=item.current_period_start,
-        period_end=item.current_period_end,
-        estimate=estimate_bill(plan, units),
-    )
+    plan = resources.catalogue.get(usage.plan_id) if usage is not None else None
+    return AccountOverview(customer=customer, usage=usage, plan=plan, daily=daily, keys=rows)
 
 
 async def daily_units_by_key(
