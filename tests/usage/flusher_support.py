@@ -1,0 +1,136 @@
+"""Arrangements for the flusher's tests: billing on against the local Stripe server, a Redis
+key prefix of each test's own, customers provisioned in Stripe (`plans sync` + `customers
+create` code paths), units served as the request path leaves them in Redis
+(`usage/redis_keys.py`), and units counted on the Stripe side."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from licensing_api.billing.catalogue_sync import sync_catalogue
+from licensing_api.billing.plans import load_catalogue
+from licensing_api.billing.stripe_provisioning import provision_stripe_customer
+from licensing_api.db import session_scope
+from licensing_api.resources import Resources, open_resources
+from licensing_api.settings import Settings
+from licensing_api.usage import redis_keys
+from licensing_api.usage.flusher import FlushReport, flush_once
+from licensing_api.usage.models import ReportState, UsageReport
+from licensing_api.usage.stripe_reporter import StripeMeterReporter
+from tests.billing.stripe_setup import unique_catalogue, unique_email, with_billing
+
+PLANS = ("standard", "starter")  # metered (hybrid) and fixed
+
+
+@dataclass(frozen=True, slots=True)
+class BilledItem:
+    item_id: uuid.UUID
+    period_start: datetime
+    api_key_id: uuid.UUID
+    stripe_customer_id: str | None
+    event_name: str | None
+
+    @property
+    def field(self) -> str:
+        return redis_keys.item_period_field(self.item_id, self.period_start)
+
+
+def flush_settings_for(settings: Settings, stripe_server: Any, folder: Path, **overrides: Any) -> Settings:
+    plans_file, _ = unique_catalogue(folder, PLANS)
+    prefix = f"{settings.redis_key_prefix}flush-{uuid.uuid4().hex[:8]}:"
+    overrides.setdefault("usage_flush_interval_seconds", 0.1)
+    return with_billing(settings, stripe_server, plans_file, redis_key_prefix=prefix, **overrides)
+
+
+@pytest.fixture
+def flush_settings(settings: Settings, stripe_server: Any, tmp_path: Path) -> Settings:
+    return flush_settings_for(settings, stripe_server, tmp_path)
+
+
+@pytest.fixture
+async def flush_resources(flush_settings: Settings, stripe_server: Any) -> AsyncIterator[Resources]:
+    stripe_server.clear_faults()
+    async with opened(flush_settings) as resources:
+        yield resources
+    stripe_server.clear_faults()
+
+
+@asynccontextmanager
+async def opened(settings: Settings, *, sync: bool = True) -> AsyncIterator[Resources]:
+    """Resources for these settings, the catalogue synced to Stripe; its Redis keys removed after."""
+    async with open_resources(settings, load_catalogue(settings.plans_file)) as resources:
+        if sync and resources.stripe is not None:
+            await sync_catalogue(resources, resources.stripe)
+        try:
+            yield resources
+        finally:
+            keys = [k async for k in resources.redis.scan_iter(match=settings.redis_key_prefix + "*")]
+            if keys:
+                await resources.redis.delete(*keys)
+
+
+async def provision(resources: Resources, plan: str = "standard") -> BilledItem:
+    spec = next(p for p in resources.catalogue if p.id.startswith(plan + "-"))
+    async with session_scope(resources.sessionmaker) as session:
+        provisioned = await provision_stripe_customer(session, resources.stripe, unique_email(), spec)  # type: ignore[arg-type]
+    assert provisioned.first_key is not None
+    return BilledItem(
+        item_id=provisioned.usage_item.id,
+        period_start=provisioned.usage_item.current_period_start,
+        api_key_id=provisioned.first_key.key.id,
+        stripe_customer_id=provisioned.customer.stripe_customer_id,
+        event_name=spec.meter_event_name,
+    )
+
+
+async def serve(resources: Resources, item: BilledItem, units: int, *, at: datetime | None = None) -> None:
+    """Units served, left in Redis exactly as the request path's tally leaves them."""
+    at = at or datetime.now(UTC)
+    async with resources.redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(resources.redis_key(redis_keys.PENDING), item.field, units)
+        pipe.hincrby(resources.redis_key(redis_keys.PERIOD_TOTALS), item.field, units)
+        pipe.hincrby(resources.redis_key(redis_keys.PENDING_BY_KEY),
+                     redis_keys.key_day_field(item.api_key_id, at.date()), units)
+        pipe.hset(resources.redis_key(redis_keys.KEY_LAST_USED), str(item.api_key_id), int(at.timestamp()))
+        await pipe.execute()
+
+
+def units_in_stripe(stripe_server: Any, item: BilledItem) -> int:
+    """Counted by the Stripe server itself, not by our ledger."""
+    assert item.event_name and item.stripe_customer_id
+    return int(stripe_server.meter_event_total(item.event_name, item.stripe_customer_id))
+
+
+async def reports_of(resources: Resources, *items: BilledItem) -> list[UsageReport]:
+    async with session_scope(resources.sessionmaker) as session:
+        rows = await session.scalars(
+            select(UsageReport).where(UsageReport.subscription_item_id.in_([i.item_id for i in items]))
+        )
+        return list(rows)
+
+
+async def settle(
+    resources: Resources, *items: BilledItem, reporter: StripeMeterReporter | None = None,
+    rounds: int = 40,
+) -> list[FlushReport]:
+    """Flush until nothing is left in Redis and no report of these items is pending (bounded)."""
+    flushes = []
+    for _ in range(rounds):
+        flushes.append(await flush_once(resources, reporter))
+        pending = [r for r in await reports_of(resources, *items) if r.state == ReportState.PENDING]
+        in_redis = await resources.redis.hlen(resources.redis_key(redis_keys.PENDING))
+        in_flight = await resources.redis.scard(resources.redis_key(redis_keys.INFLIGHT))
+        if not pending and not in_redis and not in_flight:
+            return flushes
+        await asyncio.sleep(0.15)
+    raise AssertionError(f"usage did not settle in {rounds} flushes")
