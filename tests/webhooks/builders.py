@@ -145,8 +145,9 @@ async def set_state(resources: Resources, customer_id: uuid.UUID, state: Account
 
 def invoice_for(customer: LinkedCustomer, status: str = "open", created: int = T0,
                 **fields: Any) -> dict[str, Any]:
-    inv = stripe_object("invoice", id=unique("in"), customer=customer.stripe_customer_id,
-                        status=status, created=created, **fields)
+    fields.setdefault("id", unique("in"))
+    inv = stripe_object("invoice", customer=customer.stripe_customer_id, status=status,
+                        created=created, **fields)
     inv["status_transitions"] = {"finalized_at": created, "marked_uncollectible_at": None,
                                  "paid_at": created if status == "paid" else None,
                                  "voided_at": None}
