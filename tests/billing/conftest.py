@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 
-from licensing_api.billing.plans import PlanCatalogue, load_catalogue
+from licensing_api.billing.catalogue_sync import sync_catalogue
+from licensing_api.billing.plans import PlanCatalogue, PlanSpec, load_catalogue
 from licensing_api.resources import Resources, open_resources
 from licensing_api.settings import Settings
 from tests.billing.stripe_setup import unique_catalogue, with_billing
@@ -33,3 +34,10 @@ async def billing_resources(billing_settings: Settings, catalogue: PlanCatalogue
     """What the CLI builds: settings, database, Redis and the service's own Stripe client."""
     async with open_resources(billing_settings, catalogue) as resources:
         yield resources
+
+
+@pytest.fixture
+async def standard(billing_resources: Resources, catalogue: PlanCatalogue, plan_ids: dict[str, str]) -> PlanSpec:
+    """This test's catalogue synced to Stripe; its `standard` (hybrid) plan."""
+    await sync_catalogue(billing_resources, billing_resources.stripe)  # type: ignore[arg-type]
+    return catalogue.get(plan_ids["standard"])  # type: ignore[return-value]

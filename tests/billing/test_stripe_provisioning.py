@@ -7,7 +7,6 @@ import pytest
 from sqlalchemy import func, select
 
 from licensing_api.accounts.models import AccountState, Customer
-from licensing_api.billing.catalogue_sync import sync_catalogue
 from licensing_api.billing.errors import StripeUnavailable
 from licensing_api.billing.models import Subscription, SubscriptionItem, SubscriptionItemKind
 from licensing_api.billing.service import PlanNotSynced
@@ -21,12 +20,6 @@ from tests.billing.stripe_setup import unique_email
 
 class SimulatedCrash(Exception):
     """The process dies after Stripe answered, before the local transaction commits."""
-
-
-@pytest.fixture
-async def standard(billing_resources, catalogue, plan_ids):
-    await sync_catalogue(billing_resources, billing_resources.stripe)
-    return catalogue.get(plan_ids["standard"])
 
 
 async def provision(resources, email, spec):  # type: ignore[no-untyped-def]
