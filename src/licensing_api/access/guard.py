@@ -200,12 +200,15 @@ class AccessGuard:
 
 
 def credentials_of(request: Request) -> str | None:
-    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent."""
+    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent.
+
+    `Authorization: License …` is the same key presented as an RSL license token
+    (standards/olp.py issues the key as the token)."""
     headers = request.headers
     authorization = headers.get("authorization")
     if authorization is not None:
         scheme, _, value = authorization.partition(" ")
-        if scheme.lower() == "bearer":
+        if scheme.lower() in ("bearer", "license"):
             return value.strip()
     api_key = headers.get("x-api-key")
     if api_key is not None:
