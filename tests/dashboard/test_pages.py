@@ -220,3 +220,12 @@ async def test_signing_out_clears_the_session(client, resources):
     assert response.status_code == 303
     assert 'licensing_dashboard=""' in response.headers["set-cookie"]
     assert 'id="api-key"' in (await client.get(response.headers["location"])).text
+
+
+async def test_an_address_guessing_keys_is_stopped_before_the_database(client, resources):
+    limit = resources.settings.failed_key_lookup_limit
+    for _ in range(limit):
+        assert (await sign_in(client, "lk_" + uuid.uuid4().hex * 2)).status_code == 401
+    provisioned = await _customer(resources)
+    refused = await sign_in(client, provisioned.first_key.secret)
+    assert refused.status_code == 429 and "retry in" in refused.text

@@ -1,0 +1,114 @@
+"""Rendering the dashboard's pages: templates, the two page builders, cookies, redirects."""
+
+from __future__ import annotations
+
+import logging
+from functools import cache
+from typing import Any
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+
+from licensing_api.billing.errors import StripeFailure
+from licensing_api.billing.pricing import format_amount
+from licensing_api.dashboard import service
+from licensing_api.dashboard.auth import worker_tally
+from licensing_api.dashboard.billing import recent_invoices
+from licensing_api.dashboard.chart import daily_bar_chart
+from licensing_api.dashboard.sessions import (
+    COOKIE_PATH,
+    SESSION_COOKIE,
+    SESSION_MAX_AGE_SECONDS,
+    SIGN_IN_COOKIE,
+    SIGN_IN_MAX_AGE_SECONDS,
+    DashboardSession,
+    SessionCodec,
+)
+from licensing_api.db import session_scope
+from licensing_api.keys.service import NewKey
+from licensing_api.resources import Resources
+from licensing_api.settings import PACKAGE_DIR
+
+logger = logging.getLogger(__name__)
+
+# CSP, framing and referrer headers come from security/middleware.py for every HTML page;
+# these pages also carry secrets (a new key) and per-customer data: never cache them.
+NO_STORE = {"Cache-Control": "no-store"}
+
+
+@cache
+def templates() -> Jinja2Templates:
+    environment = Jinja2Templates(directory=str(PACKAGE_DIR / "templates" / "dashboard"))
+    environment.env.filters["money"] = format_amount
+    environment.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
+    environment.env.filters["day"] = lambda value: value.strftime("%Y-%m-%d") if value else "—"
+    return environment
+
+
+def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
+    response = templates().TemplateResponse(request, template, context, status_code=status_code)
+    response.headers.update(NO_STORE)
+    return response
+
+
+def redirect(to: str) -> RedirectResponse:
+    return RedirectResponse(to, status_code=303, headers=NO_STORE)
+
+
+def sign_in_page(
+    request: Request, codec: SessionCodec, resources: Resources, *, error: str | None = None,
+    notice: str | None = None, status_code: int = 200,
+) -> HTMLResponse:
+    """The sign-in form, with a fresh anti-forgery nonce in the form and in a cookie."""
+    nonce, cookie = codec.new_sign_in_nonce()
+    response = render(request, "sign_in.html", {"nonce": nonce, "error": error, "notice": notice}, status_code)
+    response.set_cookie(
+        SIGN_IN_COOKIE, cookie, max_age=SIGN_IN_MAX_AGE_SECONDS, path=COOKIE_PATH,
+        httponly=True, samesite="strict", secure=_https(resources),
+    )
+    return response
+
+
+async def dashboard_page(
+    request: Request, codec: SessionCodec, resources: Resources, dashboard_session: DashboardSession,
+    *, new_key: NewKey | None = None, notice: str | None = None, error: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    async with session_scope(resources.sessionmaker) as db:
+        overview = await service.account_overview(db, resources, dashboard_session, worker_tally(request))
+    invoices_error = None
+    try:
+        invoices = await recent_invoices(resources.stripe, overview.customer.stripe_customer_id)
+    except StripeFailure as exc:
+        logger.warning("dashboard_invoices_unavailable", extra={"error": exc.detail})
+        invoices, invoices_error = [], "Invoices are unavailable right now; try again in a minute."
+    context = {
+        "overview": overview,
+        "usage": overview.usage,
+        "chart": daily_bar_chart(overview.daily),
+        "invoices": invoices,
+        "invoices_error": invoices_error,
+        "billing_enabled": resources.stripe is not None,
+        "csrf_token": codec.csrf_token(dashboard_session),
+        "new_key": new_key,
+        "notice": notice,
+        "error": error,
+    }
+    return render(request, "dashboard.html", context, status_code)
+
+
+def form_expired_page(request: Request, exc: Exception) -> Response:
+    """A browser gets a page with a way back, not a problem+json document."""
+    return render(request, "form_expired.html", {"detail": getattr(exc, "detail", "")}, 403)
+
+
+def set_session_cookie(response: Response, cookie: str, resources: Resources) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE_SECONDS, path=COOKIE_PATH,
+        httponly=True, samesite="lax", secure=_https(resources),
+    )
+
+
+def _https(resources: Resources) -> bool:
+    return resources.settings.public_base_url.startswith("https://")
