@@ -1,0 +1,153 @@
+"""Stripe's own deliveries over HTTP: the local Stripe server signs each event, posts it to
+the app served by uvicorn and retries non-2xx answers, as Stripe does."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+from sqlalchemy import func, select, text
+
+from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.billing.catalogue_sync import sync_catalogue
+from licensing_api.billing.provisioning import record_stripe_subscription
+from licensing_api.billing.service import subscription_items, synced_plan
+from licensing_api.db import create_engine, session_scope
+from licensing_api.resources import Resources
+from licensing_api.settings import Settings, load_settings
+from licensing_api.signup.service import start_signup, take_signup_secret
+from tests.support import infra
+from tests.webhooks.builders import count_events, customer_row, unique
+from tests.webhooks.served import ServedApp, served_app
+
+PLAN = "standard"
+DELIVERY_WAIT_SECONDS = 15
+
+
+@pytest.fixture(scope="module")
+def served(database_url: str, redis_prefix: str, stripe_server) -> Iterator[ServedApp]:  # type: ignore[no-untyped-def]
+    settings = load_settings(
+        database_url=database_url, redis_url=infra.TEST_REDIS_URL, redis_key_prefix=redis_prefix,
+        stripe_api_key=stripe_server.api_key, stripe_api_base=stripe_server.url,
+        stripe_webhook_secret="whsec_placeholder", grace_check_interval_seconds=0.2,
+        access_cache_ttl_seconds=30, _env_file=None,
+    )
+    with served_app(settings, stripe_server) as app:
+        yield app
+
+
+@pytest.fixture
+async def synced(resources: Resources) -> Resources:
+    assert resources.stripe is not None
+    await sync_catalogue(resources, resources.stripe)
+    return resources
+
+
+def wait_for_deliveries(stripe_server, served: ServedApp) -> list[dict]:  # type: ignore[no-untyped-def]
+    return [d for d in stripe_server.deliveries(wait=DELIVERY_WAIT_SECONDS)
+            if d["endpoint_id"] == served.endpoint_id]
+
+
+async def provision(resources: Resources, stripe_client, clock: str | None = None) -> tuple[Customer, str, str]:  # type: ignore[no-untyped-def]
+    """A Stripe customer paying the plan by card, mirrored locally; (customer, sub id, key)."""
+    spec = resources.catalogue.get(PLAN)
+    assert spec is not None
+    async with session_scope(resources.sessionmaker) as session:
+        plan = await synced_plan(session, spec)
+        items = subscription_items(plan)
+    email = f"{unique('crawler')}@example.com"
+    params: dict = {"email": email, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    if clock:
+        params["test_clock"] = clock
+    stripe_customer = stripe_client.v1.customers.create(params)
+    subscription = stripe_client.v1.subscriptions.create(
+        {"customer": stripe_customer.id, "items": items})
+    async with session_scope(resources.sessionmaker) as session:
+        provisioned = await record_stripe_subscription(session, spec, email, subscription, "test")
+    assert provisioned.first_key is not None
+    return provisioned.customer, subscription.id, provisioned.first_key.secret
+
+
+async def test_checkout_completion_provisions_the_customer_and_first_key(
+    served, synced, stripe_server, stripe_client
+):
+    async with session_scope(synced.sessionmaker) as session:
+        started = await start_signup(session, synced, f"{unique('buyer')}@example.com", PLAN)
+    stripe_server.complete_checkout(started.checkout_session_id)
+    deliveries = wait_for_deliveries(stripe_server, served)
+    completed = [d for d in deliveries if d["event_type"] == "checkout.session.completed"]
+    assert completed and completed[-1]["status"] == 200
+    checkout = stripe_client.v1.checkout.sessions.retrieve(started.checkout_session_id)
+    async with session_scope(synced.sessionmaker) as session:
+        customer = await session.scalar(
+            select(Customer).where(Customer.stripe_customer_id == checkout.customer))
+    assert customer is not None and customer.state == AccountState.ACTIVE
+    secret = await take_signup_secret(synced, started.checkout_session_id)
+    assert secret.secret is not None and secret.secret.startswith("lk_")
+
+
+@pytest.mark.parametrize("ending", ["subscription_canceled", "refund", "dispute", "customer_deleted"])
+async def test_ending_events_from_stripe_revoke_the_account(
+    served, synced, stripe_server, stripe_client, ending
+):
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    if ending == "subscription_canceled":
+        stripe_client.v1.subscriptions.cancel(subscription_id)
+    elif ending == "customer_deleted":
+        stripe_client.v1.customers.delete(customer.stripe_customer_id)
+    else:
+        charge = stripe_client.v1.charges.list({"customer": customer.stripe_customer_id}).data[0]
+        if ending == "refund":
+            stripe_client.v1.refunds.create({"charge": charge.id})
+        else:
+            stripe_server.open_dispute(charge.id)
+    deliveries = wait_for_deliveries(stripe_server, served)
+    assert all(d["status"] == 200 for d in deliveries[-5:])
+    assert (await customer_row(synced, customer.id)).state == AccountState.REVOKED
+
+
+@asynccontextmanager
+async def fail_first_audit_insert(database_url: str) -> AsyncIterator[None]:
+    """The next audit_log insert fails inside PostgreSQL (once), rolling back its transaction."""
+    name = f"fault_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"CREATE SEQUENCE {name}_seq"))
+        await connection.execute(text(
+            f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+            f"IF nextval('{name}_seq') = 1 THEN RAISE EXCEPTION 'injected failure'; END IF; "
+            f"RETURN NEW; END $$ LANGUAGE plpgsql"))
+        await connection.execute(text(
+            f"CREATE TRIGGER {name} BEFORE INSERT ON audit_log "
+            f"FOR EACH ROW EXECUTE FUNCTION {name}()"))
+    try:
+        yield
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"DROP TRIGGER {name} ON audit_log"))
+            await connection.execute(text(f"DROP FUNCTION {name}()"))
+            await connection.execute(text(f"DROP SEQUENCE {name}_seq"))
+        await engine.dispose()
+
+
+async def test_database_failure_mid_handler_is_retried_by_stripe_and_applied_once(
+    served, synced, stripe_server, stripe_client, database_url
+):
+    customer, _, _ = await provision(synced, stripe_client)
+    wait_for_deliveries(stripe_server, served)
+    charge = stripe_client.v1.charges.list({"customer": customer.stripe_customer_id}).data[0]
+    async with fail_first_audit_insert(database_url):
+        stripe_client.v1.refunds.create({"charge": charge.id})
+        deliveries = wait_for_deliveries(stripe_server, served)
+    refunded = next(e for e in stripe_client.v1.events.list({"type": "charge.refunded"}).data
+                    if e.data.object.id == charge.id)
+    assert [d["status"] for d in deliveries if d["event_id"] == refunded.id] == [500, 200]
+    assert await count_events(synced, refunded.id) == 1
+    async with session_scope(synced.sessionmaker) as session:
+        revocations = await session.scalar(select(func.count()).select_from(AuditLogEntry).where(
+            AuditLogEntry.customer_id == customer.id, AuditLogEntry.to_state == "revoked"))
+    assert revocations == 1
+    assert (await customer_row(synced, customer.id)).state == AccountState.REVOKED
