@@ -38,6 +38,8 @@ async def billing_resources(billing_settings: Settings, catalogue: PlanCatalogue
 
 @pytest.fixture
 async def standard(billing_resources: Resources, catalogue: PlanCatalogue, plan_ids: dict[str, str]) -> PlanSpec:
-    """This test's catalogue synced to Stripe; its `standard` (hybrid) plan."""
-    await sync_catalogue(billing_resources, billing_resources.stripe)  # type: ignore[arg-type]
-    return catalogue.get(plan_ids["standard"])  # type: ignore[return-value]
+    """This test's `standard` (hybrid) plan, synced to Stripe."""
+    spec = catalogue.get(plan_ids["standard"])
+    assert spec is not None
+    await sync_catalogue(billing_resources, billing_resources.stripe, plans=[spec])  # type: ignore[arg-type]
+    return spec

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy import func, select
 
 from licensing_api.accounts.models import AccountState, Customer
+from licensing_api.billing.catalogue_sync import sync_catalogue
 from licensing_api.billing.errors import StripeUnavailable
 from licensing_api.billing.models import Subscription, SubscriptionItem, SubscriptionItemKind
 from licensing_api.billing.service import PlanNotSynced
@@ -144,9 +145,11 @@ async def test_a_plan_not_synced_yet_is_refused_before_calling_stripe(billing_re
         await provision(billing_resources, unique_email(), catalogue.get(plan_ids["premium"]))
 
 
-async def test_fixed_and_metered_plans_get_one_item_each(billing_resources, catalogue, plan_ids, standard, stripe_client):
+async def test_fixed_and_metered_plans_get_one_item_each(billing_resources, catalogue, plan_ids, stripe_client):
     for bundled_id, kind in (("starter", SubscriptionItemKind.BASE), ("pay-per-crawl-eur", SubscriptionItemKind.METERED)):
-        provisioned = await provision(billing_resources, unique_email(), catalogue.get(plan_ids[bundled_id]))
+        spec = catalogue.get(plan_ids[bundled_id])
+        await sync_catalogue(billing_resources, billing_resources.stripe, plans=[spec])
+        provisioned = await provision(billing_resources, unique_email(), spec)
         subscription = stripe_client.v1.subscriptions.retrieve(provisioned.subscription.stripe_subscription_id)
         assert len(subscription["items"].data) == 1
         assert provisioned.usage_item.kind == kind

@@ -18,7 +18,7 @@ import enum
 import hashlib
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -77,14 +77,19 @@ def idempotency_key(operation: str, params: dict[str, Any]) -> str:
 
 
 async def sync_catalogue(
-    resources: Resources, client: stripe.StripeClient, report: StepReporter | None = None
+    resources: Resources,
+    client: stripe.StripeClient,
+    report: StepReporter | None = None,
+    plans: Iterable[PlanSpec] | None = None,
 ) -> list[SyncStep]:
-    """Sync every plan, each in its own transaction so finished plans stay recorded."""
+    """Sync every plan (or just `plans`), each in its own transaction so finished plans
+    stay recorded if a later one fails."""
     steps: list[SyncStep] = []
-    for plan in resources.catalogue:
+    meters = await _meters_by_event_name(client)
+    for plan in resources.catalogue if plans is None else plans:
         async with session_scope(resources.sessionmaker) as session:
             row = await upsert_plan(session, plan)
-            steps += await _sync_plan(client, plan, row, _logged(report))
+            steps += await _sync_plan(client, plan, row, meters, _logged(report))
     return steps
 
 
@@ -101,7 +106,11 @@ def _logged(report: StepReporter | None) -> StepReporter:
 
 
 async def _sync_plan(
-    client: stripe.StripeClient, plan: PlanSpec, row: Plan, report: StepReporter
+    client: stripe.StripeClient,
+    plan: PlanSpec,
+    row: Plan,
+    meters: dict[str, list[stripe.billing.Meter]],
+    report: StepReporter,
 ) -> list[SyncStep]:
     steps: list[SyncStep] = []
 
@@ -114,7 +123,7 @@ async def _sync_plan(
     # A plan whose kind changed loses the objects it no longer uses.
     row.stripe_meter_id = row.stripe_base_price_id = row.stripe_metered_price_id = None
     if plan.is_metered:
-        row.stripe_meter_id = done(await _sync_meter(client, plan))
+        row.stripe_meter_id = done(await _sync_meter(client, plan, meters))
     existing = await _prices_by_lookup_key(client, plan)
     if plan.has_base_fee:
         row.stripe_base_price_id = done(await _sync_price(
@@ -154,13 +163,23 @@ async def _retrieve_product(client: stripe.StripeClient, product_id: str) -> str
         raise translate(exc, "products.retrieve") from exc
 
 
-async def _sync_meter(client: stripe.StripeClient, plan: PlanSpec) -> SyncStep:
+async def _meters_by_event_name(client: stripe.StripeClient) -> dict[str, list[stripe.billing.Meter]]:
+    """Every meter of the account, by event name (meters have no lookup key)."""
+    found: dict[str, list[stripe.billing.Meter]] = {}
+    with translate_stripe_errors("billing.meters.list"):
+        page = await client.v1.billing.meters.list_async({"limit": 100})
+        async for meter in page.auto_paging_iter():
+            found.setdefault(meter.event_name, []).append(meter)
+    return found
+
+
+async def _sync_meter(
+    client: stripe.StripeClient, plan: PlanSpec, meters_by_event_name: dict[str, list[stripe.billing.Meter]]
+) -> SyncStep:
     event_name = plan.meter_event_name
     assert event_name is not None
     display_name = f"{plan.name}: licensed requests"
-    with translate_stripe_errors("billing.meters.list"):
-        page = await client.v1.billing.meters.list_async({"limit": 100})
-        meters = [m async for m in page.auto_paging_iter() if m.event_name == event_name]
+    meters = meters_by_event_name.get(event_name, [])
     active = [m for m in meters if m.status == "active"]
     if not meters:
         params = {
