@@ -19,13 +19,18 @@ from pydantic import SecretStr
 from licensing_api.observability.redaction import redact, redact_fields
 from licensing_api.settings import Settings
 
-RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+# "color_message": uvicorn's ANSI-coloured copy of the message.
+RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {
+    "message", "asctime", "color_message"
+}
 
 # The id of the request being handled; "" outside a request (tasks, start-up).
 REQUEST_ID: ContextVar[str] = ContextVar("request_id", default="")
 
 # uvicorn's own loggers: routed through the JSON handler instead of uvicorn's plain text.
-UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi")
+UVICORN_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.asgi")
+# Replaced by our access log (observability/middleware.py), which knows the request id.
+UVICORN_ACCESS_LOGGER = "uvicorn.access"
 
 
 class JsonFormatter(logging.Formatter):
@@ -75,4 +80,7 @@ def configure_logging(
         uvicorn_logger = logging.getLogger(name)
         uvicorn_logger.handlers[:] = []
         uvicorn_logger.propagate = True
+    uvicorn_access = logging.getLogger(UVICORN_ACCESS_LOGGER)
+    uvicorn_access.handlers[:] = []
+    uvicorn_access.propagate = False
     return handler

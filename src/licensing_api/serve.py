@@ -7,7 +7,10 @@ import uvicorn
 
 from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.db_cli import upgrade_database
+from licensing_api.observability.multiprocess import prepare_metrics_dir
 from licensing_api.settings import load_settings
+
+GRACEFUL_SHUTDOWN_SECONDS = 20  # keep below the orchestrator's kill timeout (k8s: 30 s)
 
 
 def serve(
@@ -34,13 +37,19 @@ def serve(
     port = port or settings.port
     typer.echo(f"licensing-api on http://{host}:{port} (docs at /docs); "
                "create a customer and key: licensing-api customers create --email you@example.com --plan standard")
-    uvicorn.run(
-        "licensing_api.main:create_app_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=20,
-    )
+    clean_up_metrics = prepare_metrics_dir(settings.prometheus_multiproc_dir, workers)
+    try:
+        # On SIGTERM each worker stops accepting, lets in-flight requests finish (up to the
+        # graceful timeout), then runs the lifespan's shutdown: tallies flushed, locks released.
+        uvicorn.run(
+            "licensing_api.main:create_app_from_env",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=settings.log_level,
+            access_log=False,
+            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        )
+    finally:
+        clean_up_metrics()
