@@ -31,7 +31,8 @@ from licensing_api.dependencies import ResourcesDep
 from licensing_api.keys.service import (
     KeyAlreadyRevoked,
     KeyNotFound,
-    create_key,
+    TooManyKeys,
+    create_customer_key,
     revoke_key_everywhere,
     rotate_key,
 )
@@ -140,16 +141,25 @@ async def sign_out(
 @router.post(
     "/keys",
     summary="Create an API key (its secret is shown once, on the page that answers)",
-    responses={200: {"description": "The dashboard with the new secret", **HTML}, **FORM_EXPIRED},
+    responses={
+        200: {"description": "The dashboard with the new secret", **HTML},
+        409: {"description": "Too many active keys: revoke one first", **HTML},
+        **FORM_EXPIRED,
+    },
 )
 async def create_key_from_dashboard(
     request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
     csrf_token: Annotated[str, Form(max_length=200)] = "",
     name: Annotated[str, Form(max_length=100)] = "",
-) -> HTMLResponse:
+) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
-    async with session_scope(resources.sessionmaker) as db:
-        new_key = await create_key(db, signed_in.customer_id, name=name.strip() or None)
+    try:
+        async with session_scope(resources.sessionmaker) as db:
+            new_key = await create_customer_key(db, signed_in.customer_id, name=name.strip() or None)
+    except TooManyKeys as exc:
+        return await dashboard_page(
+            request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
+        )
     logger.info("dashboard_key_created", extra={"customer_id": str(signed_in.customer_id), "key_id": str(new_key.key.id)})
     return await dashboard_page(request, codec, resources, signed_in, new_key=new_key)
 

@@ -5,24 +5,21 @@ from __future__ import annotations
 import uuid
 
 from fastapi import APIRouter, status
-from sqlalchemy import func, select
 
 from licensing_api.access.docs import authenticated_responses
 from licensing_api.access.openapi import CRAWLER_SECURITY
 from licensing_api.access.runtime import AuthenticatedKey
 from licensing_api.dependencies import ResourcesDep, SessionDep
-from licensing_api.errors import Conflict
-from licensing_api.keys.models import ApiKey, KeyStatus
 from licensing_api.keys.schemas import KeyCreate, KeyList, KeyOut, NewKeyOut
-from licensing_api.keys.service import KeyNotFound, create_key, list_keys, revoke_key_everywhere
+from licensing_api.keys.service import (
+    KeyNotFound,
+    TooManyKeys,
+    create_customer_key,
+    list_keys,
+    revoke_key_everywhere,
+)
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"])
-
-MAX_ACTIVE_KEYS = 25
-
-
-class TooManyKeys(Conflict):
-    slug, title = "too-many-keys", "Too many active keys"
 
 
 @router.get(
@@ -48,14 +45,7 @@ async def get_keys(record: AuthenticatedKey, session: SessionDep) -> KeyList:
 async def post_key(
     record: AuthenticatedKey, session: SessionDep, body: KeyCreate | None = None
 ) -> NewKeyOut:
-    active = await session.scalar(
-        select(func.count())
-        .select_from(ApiKey)
-        .where(ApiKey.customer_id == record.customer_id, ApiKey.status == KeyStatus.ACTIVE)
-    )
-    if (active or 0) >= MAX_ACTIVE_KEYS:
-        raise TooManyKeys(f"at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
-    new_key = await create_key(session, record.customer_id, name=body.name if body else None)
+    new_key = await create_customer_key(session, record.customer_id, name=body.name if body else None)
     return NewKeyOut.model_validate({**KeyOut.model_validate(new_key.key).model_dump(), "secret": new_key.secret})
 
 

@@ -9,7 +9,7 @@ import uuid
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.access.invalidation import invalidate_after_commit
@@ -18,12 +18,17 @@ from licensing_api.errors import Conflict, NotFound
 from licensing_api.keys.models import ApiKey, KeyStatus
 
 SECRET_PREFIX = "lk_"
+MAX_ACTIVE_KEYS = 25  # per customer: self-service cannot mint keys without bound
 DISPLAY_PREFIX_LENGTH = 11  # "lk_" + 8 characters: enough to recognise, useless to guess
 KEY_PATTERN = re.compile(r"^lk_[A-Za-z0-9_-]{32,128}$")
 
 
 class KeyNotFound(NotFound):
     slug, title = "key-not-found", "API key not found"
+
+
+class TooManyKeys(Conflict):
+    slug, title = "too-many-keys", "Too many active keys"
 
 
 class KeyAlreadyRevoked(Conflict):
@@ -62,6 +67,20 @@ async def create_key(
     session.add(key)
     await session.flush()
     return NewKey(key=key, secret=secret)
+
+
+async def create_customer_key(
+    session: AsyncSession, customer_id: uuid.UUID, name: str | None = None
+) -> NewKey:
+    """Self-service key creation (`POST /v1/keys`, dashboard): at most `MAX_ACTIVE_KEYS` active."""
+    active = await session.scalar(
+        select(func.count())
+        .select_from(ApiKey)
+        .where(ApiKey.customer_id == customer_id, ApiKey.status == KeyStatus.ACTIVE)
+    )
+    if (active or 0) >= MAX_ACTIVE_KEYS:
+        raise TooManyKeys(f"at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
+    return await create_key(session, customer_id, name=name)
 
 
 async def revoke_key(
