@@ -10,13 +10,21 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
+import stripe
 import uvicorn
 from pydantic import SecretStr
 
+from licensing_api.accounts.models import Customer
+from licensing_api.billing.provisioning import record_stripe_subscription
+from licensing_api.billing.service import subscription_items, synced_plan
+from licensing_api.db import session_scope
 from licensing_api.main import create_app
+from licensing_api.resources import Resources
 from licensing_api.settings import Settings
 from tests.stripe_server.pytest_plugin import StripeServerHandle
+from tests.webhooks.builders import unique
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,3 +61,36 @@ def served_app(settings: Settings, stripe_server: StripeServerHandle) -> Iterato
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+DELIVERY_WAIT_SECONDS = 15
+PLAN = "standard"
+
+
+def wait_for_deliveries(stripe_server: StripeServerHandle, served: ServedApp) -> list[dict[str, Any]]:
+    """Every delivery attempt to the served app so far, once none is in flight."""
+    return [d for d in stripe_server.deliveries(wait=DELIVERY_WAIT_SECONDS)
+            if d["endpoint_id"] == served.endpoint_id]
+
+
+async def provision(
+    resources: Resources, stripe_client: stripe.StripeClient, clock: str | None = None
+) -> tuple[Customer, str, str]:
+    """A Stripe customer paying the plan by card, mirrored locally; (customer, sub id, key)."""
+    spec = resources.catalogue.get(PLAN)
+    assert spec is not None
+    async with session_scope(resources.sessionmaker) as session:
+        plan = await synced_plan(session, spec)
+        items = subscription_items(plan)
+    email = f"{unique('crawler')}@example.com"
+    params: dict[str, Any] = {
+        "email": email, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
+    if clock:
+        params["test_clock"] = clock
+    stripe_customer = stripe_client.v1.customers.create(params)  # type: ignore[arg-type]
+    subscription = stripe_client.v1.subscriptions.create(
+        {"customer": stripe_customer.id, "items": items})  # type: ignore[typeddict-item]
+    async with session_scope(resources.sessionmaker) as session:
+        provisioned = await record_stripe_subscription(session, spec, email, subscription, "test")
+    assert provisioned.first_key is not None
+    return provisioned.customer, subscription.id, provisioned.first_key.secret

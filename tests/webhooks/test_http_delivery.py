@@ -4,71 +4,17 @@ the app served by uvicorn and retries non-2xx answers, as Stripe does."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import httpx
 import pytest
 from sqlalchemy import func, select, text
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.billing.catalogue_sync import sync_catalogue
-from licensing_api.billing.provisioning import record_stripe_subscription
-from licensing_api.billing.service import subscription_items, synced_plan
 from licensing_api.db import create_engine, session_scope
-from licensing_api.resources import Resources
-from licensing_api.settings import Settings, load_settings
 from licensing_api.signup.service import start_signup, take_signup_secret
-from tests.support import infra
 from tests.webhooks.builders import count_events, customer_row, unique
-from tests.webhooks.served import ServedApp, served_app
-
-PLAN = "standard"
-DELIVERY_WAIT_SECONDS = 15
-
-
-@pytest.fixture(scope="module")
-def served(database_url: str, redis_prefix: str, stripe_server) -> Iterator[ServedApp]:  # type: ignore[no-untyped-def]
-    settings = load_settings(
-        database_url=database_url, redis_url=infra.TEST_REDIS_URL, redis_key_prefix=redis_prefix,
-        stripe_api_key=stripe_server.api_key, stripe_api_base=stripe_server.url,
-        stripe_webhook_secret="whsec_placeholder", grace_check_interval_seconds=0.2,
-        access_cache_ttl_seconds=30, _env_file=None,
-    )
-    with served_app(settings, stripe_server) as app:
-        yield app
-
-
-@pytest.fixture
-async def synced(resources: Resources) -> Resources:
-    assert resources.stripe is not None
-    await sync_catalogue(resources, resources.stripe)
-    return resources
-
-
-def wait_for_deliveries(stripe_server, served: ServedApp) -> list[dict]:  # type: ignore[no-untyped-def]
-    return [d for d in stripe_server.deliveries(wait=DELIVERY_WAIT_SECONDS)
-            if d["endpoint_id"] == served.endpoint_id]
-
-
-async def provision(resources: Resources, stripe_client, clock: str | None = None) -> tuple[Customer, str, str]:  # type: ignore[no-untyped-def]
-    """A Stripe customer paying the plan by card, mirrored locally; (customer, sub id, key)."""
-    spec = resources.catalogue.get(PLAN)
-    assert spec is not None
-    async with session_scope(resources.sessionmaker) as session:
-        plan = await synced_plan(session, spec)
-        items = subscription_items(plan)
-    email = f"{unique('crawler')}@example.com"
-    params: dict = {"email": email, "invoice_settings": {"default_payment_method": "pm_card_visa"}}
-    if clock:
-        params["test_clock"] = clock
-    stripe_customer = stripe_client.v1.customers.create(params)
-    subscription = stripe_client.v1.subscriptions.create(
-        {"customer": stripe_customer.id, "items": items})
-    async with session_scope(resources.sessionmaker) as session:
-        provisioned = await record_stripe_subscription(session, spec, email, subscription, "test")
-    assert provisioned.first_key is not None
-    return provisioned.customer, subscription.id, provisioned.first_key.secret
+from tests.webhooks.served import PLAN, provision, wait_for_deliveries
 
 
 async def test_checkout_completion_provisions_the_customer_and_first_key(
