@@ -9,8 +9,10 @@ import typer
 from licensing_api.cli_support import cli_resources, echo_secret, run
 from licensing_api.db import session_scope
 from licensing_api.keys.service import create_key, revoke_key_everywhere
+from licensing_api.standards.cli import bind_bot_key
 
 keys_app = typer.Typer(help="Crawler API keys.", no_args_is_help=True)
+keys_app.command("bind-bot-key")(bind_bot_key)  # Web Bot Auth, standards/cli.py
 
 
 @keys_app.command("create")
