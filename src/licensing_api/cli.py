@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
 from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.db_cli import db_app
@@ -23,6 +24,7 @@ app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_app, name="usage")
+app.command("reconcile")(reconcile_command)
 
 
 def main() -> None:

@@ -1,0 +1,176 @@
+"""Repair local state from Stripe after missed webhooks: `licensing-api reconcile`.
+
+Each local subscription with a Stripe id is compared with the subscription Stripe holds now
+(pulled in pages, or fetched one by one when the listing lacks it; a 404 means deleted),
+mirrored, and the account state it implies is applied, each in its own transaction. What
+reconcile saw is the newest fact, so it becomes the ordering mark: webhooks older than this
+run are then stale.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import stripe
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.accounts.service import mark_paid, mark_payment_failed, note_source, revoke, suspend
+from licensing_api.accounts.stripe_sync import (
+    ENDED_STATUSES,
+    StripeObject,
+    account_state_for_status,
+    has_other_live_subscription,
+    mirror_subscription,
+    subscription_by_stripe_id,
+)
+from licensing_api.billing.errors import translate_stripe_errors
+from licensing_api.billing.models import Subscription
+from licensing_api.billing.stripe_client import require_stripe
+from licensing_api.db import session_scope, utcnow
+from licensing_api.resources import Resources
+
+logger = logging.getLogger(__name__)
+
+SOURCE = "reconcile"
+LIST_PAGE_SIZE = 100
+# A suspension an operator chose (REFUND_ACTION / DISPUTE_ACTION=suspend) is not lifted by
+# an active subscription: only a payment event does that.
+KEPT_SUSPENSIONS = frozenset({"charge_refunded", "charge_disputed"})
+
+
+@dataclass(frozen=True, slots=True)
+class ReconcileChange:
+    customer_id: uuid.UUID
+    stripe_subscription_id: str
+    change: str  # e.g. "status active → canceled", "account active → revoked", "period"
+
+
+@dataclass(slots=True)
+class ReconcileReport:
+    checked: int = 0
+    changes: list[ReconcileChange] = field(default_factory=list)
+    missing_in_stripe: list[str] = field(default_factory=list)
+
+
+Progress = Callable[[str, list[ReconcileChange]], None]
+
+
+async def reconcile(resources: Resources, progress: Progress | None = None) -> ReconcileReport:
+    """Compare every local Stripe-backed subscription with Stripe and repair what differs."""
+    client = require_stripe(resources.stripe)
+    async with session_scope(resources.sessionmaker) as session:
+        local_ids = list(await session.scalars(
+            select(Subscription.stripe_subscription_id)
+            .where(Subscription.stripe_subscription_id.is_not(None),
+                   Subscription.status.not_in(ENDED_STATUSES))
+            .order_by(Subscription.created_at)
+        ))
+    remote = await pull_subscriptions(client, set(str(i) for i in local_ids))
+    report = ReconcileReport()
+    for stripe_subscription_id in map(str, local_ids):
+        obj = remote.get(stripe_subscription_id)
+        if obj is None:
+            obj = await retrieve_or_deleted(client, stripe_subscription_id)
+            if obj.get("status") == "canceled" and obj.get("deleted"):
+                report.missing_in_stripe.append(stripe_subscription_id)
+        async with session_scope(resources.sessionmaker) as session:
+            changes = await repair(session, resources, stripe_subscription_id, obj)
+        report.checked += 1
+        report.changes += changes
+        if progress is not None:
+            progress(stripe_subscription_id, changes)
+    logger.info("reconcile_finished", extra={
+        "checked": report.checked, "changes": len(report.changes),
+        "missing_in_stripe": len(report.missing_in_stripe)})
+    return report
+
+
+async def pull_subscriptions(client: stripe.StripeClient, wanted: set[str]) -> dict[str, StripeObject]:
+    """Stripe's subscriptions (every status) that we know locally, by id."""
+    found: dict[str, StripeObject] = {}
+    if not wanted:
+        return found
+    with translate_stripe_errors("subscriptions.list"):
+        page = await client.v1.subscriptions.list_async({"status": "all", "limit": LIST_PAGE_SIZE})
+        async for subscription in page.auto_paging_iter():
+            if subscription.id in wanted:
+                found[subscription.id] = subscription.to_dict()
+    return found
+
+
+async def retrieve_or_deleted(client: stripe.StripeClient, stripe_subscription_id: str) -> StripeObject:
+    with translate_stripe_errors("subscriptions.retrieve"):
+        try:
+            return (await client.v1.subscriptions.retrieve_async(stripe_subscription_id)).to_dict()
+        except stripe.InvalidRequestError as exc:
+            if exc.http_status != 404:
+                raise
+    return {"id": stripe_subscription_id, "status": "canceled", "deleted": True}
+
+
+async def repair(
+    session: AsyncSession, resources: Resources, stripe_subscription_id: str, obj: StripeObject
+) -> list[ReconcileChange]:
+    subscription = await subscription_by_stripe_id(session, stripe_subscription_id)
+    if subscription is None:  # removed meanwhile
+        return []
+    customer = await session.scalar(
+        select(Customer).where(Customer.id == subscription.customer_id).with_for_update()
+    )
+    assert customer is not None  # foreign key
+    now = utcnow()
+    status_before, state_before = subscription.status, customer.state
+    mirrored = await mirror_subscription(session, subscription, obj) if obj.get("items") else []
+    if obj.get("deleted"):
+        subscription.status = str(obj["status"])
+    subscription.stripe_event_at = max(filter(None, [subscription.stripe_event_at, now]))
+    await apply_account_state(session, resources, customer, str(obj.get("status")),
+                              stripe_subscription_id)
+    note_source(customer, now)
+
+    def change(text: str) -> ReconcileChange:
+        return ReconcileChange(customer.id, stripe_subscription_id, text)
+
+    changes = [change(name) for name in mirrored if name != "status"]
+    if subscription.status != status_before:
+        changes.insert(0, change(f"status {status_before} → {subscription.status}"))
+    if customer.state != state_before:
+        changes.append(change(f"account {state_before} → {customer.state}"))
+    return changes
+
+
+async def apply_account_state(
+    session: AsyncSession, resources: Resources, customer: Customer, status: str,
+    stripe_subscription_id: str,
+) -> None:
+    target = account_state_for_status(status, include_past_due=True)
+    reason = f"reconcile: subscription {status}"
+    kwargs: dict[str, Any] = {"reason": reason, "source": SOURCE}
+    if target is AccountState.REVOKED:
+        if not await has_other_live_subscription(session, customer, stripe_subscription_id):
+            await revoke(session, resources, customer, **kwargs)
+    elif target is AccountState.SUSPENDED:
+        await suspend(session, resources, customer, **kwargs)
+    elif target is AccountState.PAST_DUE:
+        # The failure's time is unknown: the grace period starts now.
+        await mark_payment_failed(session, resources, customer, failed_at=utcnow(), **kwargs)
+    elif target is AccountState.ACTIVE and await _may_reactivate(session, customer):
+        await mark_paid(session, resources, customer, **kwargs)
+
+
+async def _may_reactivate(session: AsyncSession, customer: Customer) -> bool:
+    if customer.state != AccountState.SUSPENDED:
+        return True
+    last_reason = await session.scalar(
+        select(AuditLogEntry.reason)
+        .where(AuditLogEntry.customer_id == customer.id)
+        .order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
+        .limit(1)
+    )
+    return last_reason not in KEPT_SUSPENSIONS
