@@ -30,7 +30,7 @@ def sync() -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
 
     async def go() -> list[SyncStep]:
         async with cli_resources() as resources:
