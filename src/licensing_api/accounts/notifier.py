@@ -53,7 +53,7 @@ class AccountNotice:
 
     def text(self) -> str:
         if self.kind is NoticeKind.PAYMENT_FAILED:
-            deadline = self.grace_until.isoformat() if self.grace_until else "soon"
+            deadline = self.grace_until.strftime("%Y-%m-%d %H:%M UTC") if self.grace_until else "soon"
             return (
                 "We could not collect your latest payment. Your API keys keep working until "
                 f"{deadline}; pay the open invoice before then to avoid a suspension."
