@@ -1,15 +1,24 @@
-"""The dashboard in a real browser (headless Chromium) against the running service."""
+"""The dashboard in a real browser (headless Chromium) against the running service, billing off.
+
+One browser and one service for the module; each test signs in as a customer of its own.
+"""
 
 from __future__ import annotations
 
+import time
+
+import httpx
 import pytest
 from selenium.webdriver.common.by import By
 
+from licensing_api.billing.pricing import format_amount
 from licensing_api.billing.provisioning import provision_local_customer
 from licensing_api.db import session_scope
 from tests.support.browser import screenshot, wait_for
 
 pytestmark = pytest.mark.slow
+
+ARTICLE = "/v1/content/caring-for-cast-iron"
 
 
 async def _customer(resources, email: str, plan: str = "standard"):
@@ -20,21 +29,95 @@ async def _customer(resources, email: str, plan: str = "standard"):
 def sign_in(browser, base_url: str, secret: str) -> None:
     browser.delete_all_cookies()
     browser.get(base_url + "/dashboard")
-    field = wait_for(browser, "#api-key")
-    field.send_keys(secret)
+    wait_for(browser, "#api-key").send_keys(secret)
     browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
     wait_for(browser, "#units-used")
 
 
-async def test_signing_in_with_a_key_shows_the_account(browser, live_service, resources):
-    provisioned = await _customer(resources, "browser-sign-in@example.com")
+def shown(browser, element_id: str) -> int:
+    """The exact number behind a figure on the page (its `data-value`)."""
+    return int(browser.find_element(By.ID, element_id).get_attribute("data-value"))
+
+
+def crawl(base_url: str, secret: str, times: int) -> list[int]:
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {secret}"}) as http:
+        return [http.get(ARTICLE).status_code for _ in range(times)]
+
+
+def refused_within(base_url: str, secret: str, seconds: float) -> int:
+    """The first non-200 status for `secret` within `seconds` (200 if it never stops working)."""
+    deadline = time.monotonic() + seconds
+    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {secret}"}) as http:
+        while True:
+            status = http.get(ARTICLE).status_code
+            if status != 200 or time.monotonic() > deadline:
+                return status
+            time.sleep(0.05)
+
+
+async def test_the_numbers_on_the_page_equal_v1_usage_after_a_known_number_of_requests(
+    browser, live_service, resources
+):
+    provisioned = await _customer(resources, "browser-usage@example.com")
+    secret = provisioned.first_key.secret
+    assert crawl(live_service, secret, 7) == [200] * 7
+    with httpx.Client(base_url=live_service) as http:
+        usage = http.get("/v1/usage", headers={"X-API-Key": secret}).json()
+
+    sign_in(browser, live_service, secret)
+
+    assert shown(browser, "units-used") == usage["units"] == 7
+    assert shown(browser, "included-units") == usage["included_units"] == 1000
+    assert shown(browser, "overage-units") == usage["overage_units"] == 0
+    assert shown(browser, "estimated-total") == usage["estimated_amount"] == 10000
+    assert browser.find_element(By.ID, "estimated-total").text == format_amount(10000, "usd")
+    assert browser.find_element(By.ID, "plan-name").text == usage["plan_name"]
+    key_row = browser.find_element(By.CSS_SELECTOR, f'tr[data-prefix="{provisioned.first_key.key.prefix}"]')
+    assert key_row.find_element(By.CSS_SELECTOR, ".key-status").text == "active"
+    assert key_row.find_element(By.CSS_SELECTOR, ".key-last-used").text != "never"  # last used
+    assert screenshot(browser, "dashboard-desktop").stat().st_size > 10_000
+    browser.set_window_size(390, 844)
+    try:
+        assert browser.execute_script(
+            "return document.documentElement.scrollWidth <= window.innerWidth"
+        ), "the page scrolls sideways on a phone"
+        screenshot(browser, "dashboard-phone")
+    finally:
+        browser.set_window_size(1280, 1000)
+
+
+async def test_a_key_created_on_the_page_serves_content_and_once_revoked_is_refused(
+    browser, live_service, resources
+):
+    provisioned = await _customer(resources, "browser-keys@example.com")
     sign_in(browser, live_service, provisioned.first_key.secret)
-    assert browser.find_element(By.ID, "plan-name").text == "Standard"
-    assert browser.find_element(By.ID, "account-state").text.lower() == "active"
-    rows = browser.find_elements(By.CSS_SELECTOR, "#keys-table tbody tr")
-    assert [r.get_attribute("data-prefix") for r in rows] == [provisioned.first_key.key.prefix]
-    cookie = browser.get_cookie("licensing_dashboard")
-    assert cookie["httpOnly"] and cookie["sameSite"] == "Lax"
-    assert provisioned.first_key.secret not in cookie["value"]
-    path = screenshot(browser, "dashboard-signed-in")
-    assert path.stat().st_size > 10_000
+
+    browser.find_element(By.ID, "new-key-name").send_keys("crawler-eu")
+    browser.find_element(By.ID, "create-key").click()
+    secret = wait_for(browser, "#new-key-secret").get_attribute("value")
+    assert secret.startswith("lk_")
+    assert crawl(live_service, secret, 2) == [200, 200]  # now cached by the worker
+
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-prefix="{secret[:11]}"]')
+    row.find_element(By.CSS_SELECTOR, "button.danger").click()
+    assert "Key revoked" in wait_for(browser, "#notice").text
+    assert refused_within(live_service, secret, 1.0) == 403
+    row = browser.find_element(By.CSS_SELECTOR, f'tr[data-prefix="{secret[:11]}"]')
+    assert row.find_element(By.CSS_SELECTOR, ".key-status").text == "revoked"
+    assert crawl(live_service, provisioned.first_key.secret, 1) == [200]  # the other key still works
+
+
+async def test_signing_out_returns_to_the_sign_in_form(browser, live_service, resources):
+    provisioned = await _customer(resources, "browser-sign-out@example.com")
+    sign_in(browser, live_service, provisioned.first_key.secret)
+    session_cookie = browser.get_cookie("licensing_dashboard")
+    assert session_cookie["httpOnly"] and session_cookie["sameSite"] == "Lax"
+    assert provisioned.first_key.secret not in session_cookie["value"]
+
+    browser.find_element(By.ID, "sign-out").click()
+
+    assert "signed out" in wait_for(browser, "#notice").text
+    assert browser.find_elements(By.ID, "api-key")
+    assert browser.get_cookie("licensing_dashboard") is None
+    browser.get(live_service + "/dashboard")
+    assert browser.find_elements(By.ID, "api-key") and not browser.find_elements(By.ID, "units-used")

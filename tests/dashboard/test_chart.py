@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from licensing_api.dashboard.chart import DailyUnits, daily_bar_chart, readable_ceiling
+from licensing_api.dashboard.chart import DailyUnits, compact_number, daily_bar_chart, readable_ceiling
 
 
 def test_the_axis_rounds_up_to_a_readable_number_split_in_four():
@@ -28,4 +28,8 @@ def test_a_long_period_gets_a_few_day_labels_not_one_per_day():
     start = date(2026, 1, 1)
     chart = daily_bar_chart([DailyUnits(start + timedelta(days=n), 1) for n in range(365)])
     assert len(chart.bars) == 365
-    assert 3 <= len(chart.day_labels) <= 7
+    assert 3 <= len(chart.day_labels) <= 5
+
+
+def test_axis_numbers_are_compact_enough_for_the_margin():
+    assert [compact_number(v) for v in (0, 950, 1000, 1500, 20_000, 3_000_000)] == ["0", "950", "1k", "1.5k", "20k", "3M"]

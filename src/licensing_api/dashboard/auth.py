@@ -6,6 +6,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from licensing_api.access.runtime import get_hot_path
 from licensing_api.dashboard import service
 from licensing_api.dashboard.sessions import SESSION_COOKIE, DashboardSession, SessionCodec
 from licensing_api.db import session_scope
@@ -48,7 +49,6 @@ def require_csrf(
     return dashboard_session
 
 
-def worker_tally(request: Request) -> UsageTally | None:
-    """This worker's not-yet-moved usage, as `GET /v1/usage` counts it (None without a hot path)."""
-    hot_path = getattr(request.state, "hot_path", None)
-    return hot_path.tally if hot_path is not None else None
+def worker_tally(request: Request) -> UsageTally:
+    """This worker's not-yet-moved usage, which `GET /v1/usage` counts too."""
+    return get_hot_path(request).tally

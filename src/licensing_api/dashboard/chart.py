@@ -34,6 +34,7 @@ class Bar:
 class AxisLabel:
     position: float
     text: str
+    anchor: str = "middle"  # SVG text-anchor: the last day label ends at the plot's edge
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,15 +76,19 @@ def daily_bar_chart(days: list[DailyUnits]) -> BarChart:
     gridlines = tuple(
         AxisLabel(
             position=round(plot_bottom - (plot_bottom - plot_top) * step / GRIDLINES, 2),
-            text=f"{axis_max * step // GRIDLINES:,}",
+            text=compact_number(axis_max * step // GRIDLINES),
         )
         for step in range(GRIDLINES + 1)
     )
-    every = max(1, -(-len(days) // 6))  # at most ~6 day labels, whatever the period length
+    every = max(1, -(-len(days) // 5))  # at most 5 day labels, whatever the period length
+    labelled = [index for index in range(len(days)) if index % every == 0]
     day_labels = tuple(
-        AxisLabel(position=round(plot_left + (index + 0.5) * slot, 2), text=entry.day.strftime("%b %d"))
-        for index, entry in enumerate(days)
-        if index % every == 0
+        AxisLabel(
+            position=round(plot_left + (index + 0.5) * slot, 2),
+            text=days[index].day.strftime("%b %d"),
+            anchor="end" if index == len(days) - 1 and len(days) > 1 else "middle",
+        )
+        for index in labelled
     )
     return BarChart(
         width=WIDTH,
@@ -112,3 +117,12 @@ def readable_ceiling(value: int) -> int:
         if candidate >= value and candidate % GRIDLINES == 0:
             return candidate
     return 10 * magnitude if (10 * magnitude) % GRIDLINES == 0 else 20 * magnitude
+
+
+def compact_number(value: int) -> str:
+    """Axis labels that fit the margin: 950, 1.5k, 20k, 3M."""
+    for threshold, suffix in ((1_000_000, "M"), (1_000, "k")):
+        if value >= threshold:
+            scaled = value / threshold
+            return f"{scaled:.1f}".rstrip("0").rstrip(".") + suffix
+    return str(value)
