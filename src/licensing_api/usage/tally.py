@@ -2,14 +2,15 @@
 
 The request path adds a unit with a few dict operations (`UsageTally.add`). Every
 `TALLY_FLUSH_INTERVAL_MS`, and once more on graceful shutdown, `move_once` sends the
-whole tally to Redis as ONE MULTI/EXEC pipeline of `HINCRBY`s laid out as
-`usage/redis_keys.py` says, and reads back the period totals of this worker's customers
-in the same round trip (for usage headers and caps).
+whole tally to Redis in ONE round trip: a server-side script applying the batch's
+`HINCRBY`s (and `key_last_used`) laid out as `usage/redis_keys.py` says, atomically, and
+reading back the period totals of this worker's customers (for usage headers and caps).
 
 No unit is lost or counted twice when Redis fails: a batch that did not go through stays
-"unresolved" (still counted in this worker's figures) and is retried. Each batch also
-writes a marker key in its transaction, so a retry after an ambiguous failure (the reply
-was lost, not the request) first checks the marker and never applies a batch twice.
+"unresolved" (still counted in this worker's figures) and is sent again, unchanged. The
+script first sets a marker for the batch (`SET NX`) and applies nothing if it is already
+there, so a resend after an ambiguous failure (the reply was lost, not the request; or the
+client's own retry) never applies a batch twice.
 
 A hard crash (SIGKILL, power loss) loses what was added since the last successful move:
 at most `TALLY_FLUSH_INTERVAL_MS` of one worker's traffic.
@@ -33,12 +34,46 @@ from licensing_api.usage.redis_keys import KEY_LAST_USED, PENDING, PENDING_BY_KE
 
 logger = logging.getLogger(__name__)
 
-MOVE_MARKER = "usage:moved:"  # + "{worker}:{batch}": proof that a batch was applied
+MOVE_MARKER = "usage:moved:"  # + "{worker}:{batch}": the batch was applied
 MOVE_MARKER_TTL_SECONDS = 86_400
 MOVE_TIMEOUT_SECONDS = 5.0
 SHUTDOWN_MOVE_SECONDS = 10.0  # how long a graceful shutdown keeps retrying a failing Redis
 SECONDS_PER_DAY = 86_400
 MOVE_ERRORS = (RedisError, OSError, TimeoutError)
+
+
+# KEYS: pending, period totals, pending by key, key last used, this batch's marker.
+# ARGV: marker TTL (0: no batch, only read totals), then three counted lists of (field, value) pairs: units per item period,
+# units per key-day, last-used seconds per key; then the period fields to read back.
+# The marker makes the batch apply at most once, whatever the client retries.
+MOVE_SCRIPT = """
+local pos = 2
+local fresh = ARGV[1] ~= '0' and redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1])
+for list = 1, 3 do
+  local count = tonumber(ARGV[pos])
+  pos = pos + 1
+  for _ = 1, count do
+    local field, value = ARGV[pos], tonumber(ARGV[pos + 1])
+    pos = pos + 2
+    if fresh then
+      if list == 1 then
+        redis.call('HINCRBY', KEYS[1], field, value)
+        redis.call('HINCRBY', KEYS[2], field, value)
+      elseif list == 2 then
+        redis.call('HINCRBY', KEYS[3], field, value)
+      else
+        local seen = tonumber(redis.call('HGET', KEYS[4], field) or '0')
+        if value > seen then redis.call('HSET', KEYS[4], field, value) end
+      end
+    end
+  end
+end
+local totals = {}
+for i = pos, #ARGV do
+  totals[#totals + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+end
+return totals
+"""
 
 
 @dataclass(slots=True)
@@ -74,6 +109,7 @@ class UsageTally:
         self._watched: dict[str, float] = {}  # period field → when a worker cache loaded it
         self._day_number = -1
         self._day_text = ""
+        self._script = redis.register_script(MOVE_SCRIPT)
 
     # -- request path -------------------------------------------------------------------
 
@@ -122,15 +158,16 @@ class UsageTally:
         """Move the tally into Redis; returns the units moved. Raises on a Redis failure,
         keeping every unit for the next attempt."""
         moved = 0
-        if self._unresolved is not None:
-            moved += await self._resolve_unresolved()
+        unresolved = self._unresolved
+        if unresolved is not None:
+            await self._apply(unresolved, sorted(unresolved.units))
+            moved += unresolved.total
         batch = self._take_batch()
         refresh = self._fields_to_refresh(batch)
         if batch is None and not refresh:
             return moved
         self._unresolved = batch
-        totals = await self._send(batch, refresh)
-        self._finish(batch, refresh, totals)
+        await self._apply(batch, refresh)
         return moved + (batch.total if batch else 0)
 
     async def run_mover(self, interval_seconds: float, stop: asyncio.Event) -> None:
@@ -192,42 +229,29 @@ class UsageTally:
     def _marker(self, batch: MoveBatch) -> str:
         return f"{self.prefix}{MOVE_MARKER}{self.worker_id}:{batch.number}"
 
-    async def _send(self, batch: MoveBatch | None, refresh: list[str]) -> list[int]:
-        pending, period = self.prefix + PENDING, self.prefix + PERIOD_TOTALS
-        async with self.redis.pipeline(transaction=True) as pipe:
-            if batch is not None:
-                pipe.set(self._marker(batch), 1, ex=MOVE_MARKER_TTL_SECONDS)
-                for period_field, units in batch.units.items():
-                    pipe.hincrby(pending, period_field, units)
-                    pipe.hincrby(period, period_field, units)
-                by_key = self.prefix + PENDING_BY_KEY
-                for (key_id, day), units in batch.by_key.items():
-                    pipe.hincrby(by_key, f"{key_id}:{day}", units)
-                if batch.last_used:
-                    pipe.hset(self.prefix + KEY_LAST_USED, mapping=batch.last_used)
-            if refresh:
-                pipe.hmget(period, refresh)
-            results = await pipe.execute()
-        if not refresh:
-            return []
-        return [int(value) if value is not None else 0 for value in results[-1]]
-
-    def _finish(self, batch: MoveBatch | None, refresh: list[str], totals: list[int]) -> None:
+    async def _apply(self, batch: MoveBatch | None, refresh: list[str]) -> None:
+        """One round trip: apply the batch (at most once, whatever retries happen) and read
+        the period totals of `refresh`."""
+        keys = [self.prefix + name for name in (PENDING, PERIOD_TOTALS, PENDING_BY_KEY, KEY_LAST_USED)]
+        args: list[str | int]
+        if batch is None:
+            keys.append(self.prefix + MOVE_MARKER + "idle")  # not touched
+            args = [0, 0, 0, 0]
+        else:
+            keys.append(self._marker(batch))
+            args = [MOVE_MARKER_TTL_SECONDS, len(batch.units)]
+            for period_field, units in batch.units.items():
+                args += [period_field, units]
+            args.append(len(batch.by_key))
+            for (key_id, day), units in batch.by_key.items():
+                args += [f"{key_id}:{day}", units]
+            args.append(len(batch.last_used))
+            for key_id, seconds in batch.last_used.items():
+                args += [key_id, seconds]
+        args += refresh
+        totals = await self._script(keys=keys, args=args)
         self._unresolved = None
         self._in_flight = {}
-        self._totals.update(zip(refresh, totals, strict=True))
+        self._totals.update(zip(refresh, (int(t) for t in totals), strict=True))
         if batch is not None:
             metrics.UNITS_MOVED_TO_REDIS.inc(batch.total)
-
-    async def _resolve_unresolved(self) -> int:
-        """Settle a batch whose move failed: applied already (marker present) or resend it."""
-        batch = self._unresolved
-        assert batch is not None
-        if await self.redis.exists(self._marker(batch)):
-            for period_field, units in batch.units.items():
-                self._totals[period_field] = self._totals.get(period_field, 0) + units
-            self._finish(batch, [], [])
-            return batch.total
-        totals = await self._send(batch, sorted(batch.units))
-        self._finish(batch, sorted(batch.units), totals)
-        return batch.total

@@ -1,0 +1,100 @@
+"""The service as operators run it: a uvicorn subprocess on a free loopback port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from licensing_api.settings import Settings
+
+START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 20
+
+
+@dataclass
+class ServiceProcess:
+    process: subprocess.Popen[bytes]
+    base_url: str
+    log: Path
+
+    async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
+        """Send `sig` and wait for the process to end; returns its exit code."""
+        self.process.send_signal(sig)
+        for _ in range(STOP_TIMEOUT_SECONDS * 10):
+            code = self.process.poll()
+            if code is not None:
+                return code
+            await asyncio.sleep(0.1)
+        self.process.kill()
+        raise AssertionError(f"the service did not stop on {sig.name}")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ["PATH"],
+        "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url,
+        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "PLANS_FILE": str(settings.plans_file),
+        "LOG_LEVEL": "info",
+        "ACCESS_LOG": "false",
+        **overrides,
+    }
+
+
+@asynccontextmanager
+async def running_service(settings: Settings, **env: str) -> AsyncIterator[ServiceProcess]:
+    port = free_port()
+    workdir = Path(tempfile.mkdtemp(prefix="licensing-service-"))  # no stray .env is read
+    log = workdir / "service.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "uvicorn", "licensing_api.main:create_app_from_env",
+                "--factory", "--host", "127.0.0.1", "--port", str(port),
+                "--no-access-log", "--timeout-graceful-shutdown", "10",
+            ],
+            env=service_env(settings, **env),
+            cwd=workdir,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
+    service = ServiceProcess(process, f"http://127.0.0.1:{port}", log)
+    try:
+        await _wait_until_ready(service)
+        yield service
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(STOP_TIMEOUT_SECONDS)
+
+
+async def _wait_until_ready(service: ServiceProcess) -> None:
+    async with httpx.AsyncClient(base_url=service.base_url) as http:
+        for _ in range(START_TIMEOUT_SECONDS * 10):
+            if service.process.poll() is not None:
+                raise AssertionError(f"the service exited:\n{service.log.read_text()[-3000:]}")
+            try:
+                if (await http.get("/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise AssertionError("the service did not start in time")

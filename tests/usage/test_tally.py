@@ -1,0 +1,133 @@
+"""A worker's tally reaches Redis whole, once, in the layout of usage/redis_keys.py."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+
+from licensing_api.usage.redis_keys import KEY_LAST_USED, PENDING, PENDING_BY_KEY, PERIOD_TOTALS
+from licensing_api.usage.tally import UsageTally
+from tests.support import infra
+from tests.usage.redis_proxy import RedisProxy
+
+NOON = 1_795_000_000.0  # 2026-11-18T...Z: a fixed moment, so the UTC day is known
+DAY = "2026-11-18"
+
+
+@pytest.fixture
+async def prefix() -> AsyncIterator[str]:
+    prefix = f"test:tally:{uuid.uuid4().hex[:8]}:"
+    yield prefix
+    redis = Redis.from_url(infra.TEST_REDIS_URL)
+    async for key in redis.scan_iter(match=prefix + "*"):
+        await redis.delete(key)
+    await redis.aclose()
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    client = Redis.from_url(infra.TEST_REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def proxy() -> AsyncIterator[RedisProxy]:
+    proxy = RedisProxy()
+    await proxy.start()
+    yield proxy
+    await proxy.close()
+
+
+async def hash_of(redis: Redis, key: str) -> dict[str, int]:
+    return {k.decode(): int(v) for k, v in (await redis.hgetall(key)).items()}
+
+
+async def test_a_move_writes_pending_period_per_key_day_and_last_used(redis, prefix):
+    tally = UsageTally(redis, prefix)
+    for _ in range(3):
+        tally.add("item-a:100", "key-1", NOON)
+    tally.add("item-a:100", "key-2", NOON + 5)
+    tally.add("item-b:100", "key-3", NOON)
+
+    assert await tally.move_once() == 5
+
+    assert await hash_of(redis, prefix + PENDING) == {"item-a:100": 4, "item-b:100": 1}
+    assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item-a:100": 4, "item-b:100": 1}
+    assert await hash_of(redis, prefix + PENDING_BY_KEY) == {
+        f"key-1:{DAY}": 3, f"key-2:{DAY}": 1, f"key-3:{DAY}": 1,
+    }
+    assert await hash_of(redis, prefix + KEY_LAST_USED) == {
+        "key-1": int(NOON), "key-2": int(NOON + 5), "key-3": int(NOON),
+    }
+    assert tally.unmoved_total() == 0
+
+
+async def test_units_this_period_add_other_workers_moves_to_this_workers_tally(redis, prefix):
+    ours, theirs = UsageTally(redis, prefix), UsageTally(redis, prefix)
+    theirs.add("item:1", "key-b", NOON)
+    theirs.add("item:1", "key-b", NOON)
+    await theirs.move_once()
+    ours.watch("item:1", 0)
+    ours.add("item:1", "key-a", NOON)
+    await ours.move_once()  # also reads back the period total every worker contributed to
+    assert ours.add("item:1", "key-a", NOON) == 4
+    assert ours.units_this_period("item:1") == 4
+    assert ours.unmoved_units("item:1") == 1
+
+
+async def test_key_last_used_never_goes_back_in_time(redis, prefix):
+    late, early = UsageTally(redis, prefix), UsageTally(redis, prefix)
+    late.add("item:1", "key", NOON + 60)
+    early.add("item:1", "key", NOON)
+    await late.move_once()
+    await early.move_once()
+    assert await hash_of(redis, prefix + KEY_LAST_USED) == {"key": int(NOON + 60)}
+
+
+async def test_while_redis_is_down_units_are_kept_and_moved_once_it_is_back(proxy, redis, prefix):
+    client = proxy.client()
+    tally = UsageTally(client, prefix)
+    tally.add("item:1", "key", NOON)
+    await tally.move_once()
+    proxy.go_down()
+    for _ in range(3):
+        tally.add("item:1", "key", NOON)
+        assert not await tally.try_move()
+    assert tally.unmoved_total() == 3
+    assert tally.units_this_period("item:1") == 4  # the worker's own figures stay right
+    proxy.come_back()
+    tally.add("item:1", "key", NOON)
+    assert await tally.try_move()
+    assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item:1": 5}
+    assert await hash_of(redis, prefix + PENDING) == {"item:1": 5}
+    await client.aclose()
+
+
+async def test_a_batch_whose_reply_was_lost_is_not_applied_twice(proxy, redis, prefix):
+    client = proxy.client()
+    tally = UsageTally(client, prefix)
+    tally.add("item:1", "key", NOON)
+    await tally.move_once()  # the connection is up and the script loaded
+    for _ in range(7):
+        tally.add("item:1", "key", NOON)
+    proxy.replies_to_drop = 1  # Redis runs the batch; the worker never hears back
+    for _ in range(5):
+        if await tally.try_move() and tally.unmoved_total() == 0:
+            break
+    assert tally.unmoved_total() == 0
+    assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item:1": 8}
+    assert await hash_of(redis, prefix + PENDING) == {"item:1": 8}
+    await client.aclose()
+
+
+async def test_the_day_of_per_key_units_is_the_utc_day_of_the_request(redis, prefix):
+    tally = UsageTally(redis, prefix)
+    midnight = (NOON // 86_400 + 1) * 86_400
+    tally.add("item:1", "key", midnight - 1)
+    tally.add("item:1", "key", midnight)
+    await tally.move_once()
+    assert await hash_of(redis, prefix + PENDING_BY_KEY) == {f"key:{DAY}": 1, "key:2026-11-19": 1}
