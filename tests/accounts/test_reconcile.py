@@ -1,0 +1,105 @@
+"""`licensing-api reconcile`: local state repaired from the subscriptions Stripe holds."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import timedelta
+
+import pytest
+
+from licensing_api.accounts.models import AccountState, Customer
+from licensing_api.accounts.reconcile import reconcile
+from licensing_api.accounts.service import change_state
+from licensing_api.db import session_scope, utcnow
+from tests.webhooks.builders import customer_row, linked_customer, set_state, subscription_row
+from tests.webhooks.served import provision
+
+pytestmark = pytest.mark.usefixtures("clean_database")
+
+
+def changes_of(report, stripe_subscription_id: str) -> list[str]:  # type: ignore[no-untyped-def]
+    return [c.change for c in report.changes if c.stripe_subscription_id == stripe_subscription_id]
+
+
+async def test_canceled_in_stripe_revokes_the_account(synced, stripe_client):
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    stripe_client.v1.subscriptions.cancel(subscription_id)
+    report = await reconcile(synced)
+    assert changes_of(report, subscription_id) == ["status active → canceled",
+                                                    "account active → revoked"]
+    assert (await customer_row(synced, customer.id)).state == AccountState.REVOKED
+
+
+async def test_missed_payment_failure_sets_past_due_and_the_new_period(synced, stripe_client):
+    clock = stripe_client.v1.test_helpers.test_clocks.create({"frozen_time": 1_767_225_600})
+    customer, subscription_id, _ = await provision(synced, stripe_client, clock=clock.id)
+    stripe_client.v1.customers.update(customer.stripe_customer_id, {
+        "invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
+    period_end = (await subscription_row(synced, subscription_id)).current_period_end
+    stripe_client.v1.test_helpers.test_clocks.advance(
+        clock.id, {"frozen_time": int(period_end.timestamp()) + 60})
+    report = await reconcile(synced)
+    assert changes_of(report, subscription_id) == [
+        "status active → past_due", "period", "account active → past_due"]
+    row = await customer_row(synced, customer.id)
+    assert row.state == AccountState.PAST_DUE
+    assert row.grace_until > utcnow() + timedelta(days=synced.settings.grace_period_days - 1)
+    assert (await subscription_row(synced, subscription_id)).current_period_start == period_end
+
+
+async def test_active_subscription_lifts_a_payment_suspension(synced, stripe_client):
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    await set_state(synced, customer.id, AccountState.SUSPENDED)
+    report = await reconcile(synced)
+    assert changes_of(report, subscription_id) == ["account suspended → active"]
+
+
+async def test_suspension_for_a_refund_is_kept(synced, stripe_client):
+    customer, _, _ = await provision(synced, stripe_client)
+    async with session_scope(synced.sessionmaker) as session:
+        row = await session.get(Customer, customer.id)
+        await change_state(session, synced, row, AccountState.SUSPENDED,
+                           reason="charge_refunded", source="test")
+    await reconcile(synced)
+    assert (await customer_row(synced, customer.id)).state == AccountState.SUSPENDED
+
+
+async def test_matching_state_reports_no_change(synced, stripe_client):
+    _, subscription_id, _ = await provision(synced, stripe_client)
+    report = await reconcile(synced)
+    assert report.checked == 1
+    assert changes_of(report, subscription_id) == []
+
+
+async def test_subscription_unknown_to_stripe_is_treated_as_canceled(synced):
+    customer = await linked_customer(synced)
+    report = await reconcile(synced)
+    assert report.missing_in_stripe == [customer.stripe_subscription_id]
+    assert (await customer_row(synced, customer.id)).state == AccountState.REVOKED
+
+
+async def test_reconcile_command_prints_a_summary_of_changes(synced, stripe_client, stripe_server):
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    stripe_client.v1.subscriptions.cancel(subscription_id)
+    settings = synced.settings
+    env = {
+        "PATH": os.environ["PATH"], "DATABASE_URL": settings.database_url,
+        "REDIS_URL": settings.redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix,
+        "STRIPE_API_KEY": stripe_server.api_key, "STRIPE_API_BASE": stripe_server.url,
+        "COLUMNS": "200",
+    }
+    result = subprocess.run([sys.executable, "-m", "licensing_api.cli", "reconcile"], env=env,
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "account active → revoked" in result.stdout
+    assert result.stdout.strip().splitlines()[-1] == "checked 1 subscriptions, 2 changes"
+
+
+def test_reconcile_command_without_billing_fails_with_one_line(settings):
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": settings.database_url}
+    result = subprocess.run([sys.executable, "-m", "licensing_api.cli", "reconcile"], env=env,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: billing is off")
