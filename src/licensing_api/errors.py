@@ -151,3 +151,46 @@ def _reason(status: int) -> str:
         return HTTPStatus(status).phrase
     except ValueError:
         return "Error"
+
+
+def _problem_entry(description: str, status: int, slug: str, detail: str) -> dict[str, Any]:
+    example = {"type": PROBLEM_TYPE_BASE + slug, "title": _reason(status), "status": status,
+               "detail": detail}
+    return {"description": description, "content": {PROBLEM_MEDIA_TYPE: {
+        "schema": Problem.model_json_schema(), "examples": {slug: {"summary": description, "value": example}},
+    }}}
+
+
+def document_problem_errors(app: FastAPI) -> None:
+    """Make the OpenAPI say what the handlers above send for framework-level errors.
+
+    FastAPI documents every 422 as `application/json` HTTPValidationError; ours are problem+json.
+    An operation with a body can also get 400 (body not parseable) and 413 (body too large).
+    """
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        for path_item in schema.get("paths", {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict) or "responses" not in operation:
+                    continue
+                responses = operation["responses"]
+                if "422" in responses:
+                    responses["422"] = _problem_entry(
+                        "Invalid request", 422, "validation-error", "query.limit: Input should be a valid integer"
+                    )
+                if "requestBody" in operation:
+                    responses.setdefault("400", _problem_entry(
+                        "Body not parseable", 400, "http-error", "There was an error parsing the body"
+                    ))
+                    responses.setdefault("413", _problem_entry(
+                        "Body too large", 413, "payload-too-large", "request body larger than 1048576 bytes"
+                    ))
+        schema.get("components", {}).get("schemas", {}).pop("HTTPValidationError", None)
+        schema.get("components", {}).get("schemas", {}).pop("ValidationError", None)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]

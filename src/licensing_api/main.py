@@ -16,7 +16,7 @@ from licensing_api.keys.router import router as keys_router
 from licensing_api.usage.router import router as usage_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.dashboard.router import install_dashboard
-from licensing_api.errors import install_error_handlers
+from licensing_api.errors import document_problem_errors, install_error_handlers
 from licensing_api.health.router import router as health_router
 from licensing_api.observability.middleware import RequestContextMiddleware
 from licensing_api.observability.router import router as metrics_router
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    document_problem_errors(app)
     install_security(app, settings)
     app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)  # outermost
     install_failed_key_lookup_limiter(

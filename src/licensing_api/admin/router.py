@@ -11,7 +11,7 @@ from licensing_api.accounts.models import AccountState
 from licensing_api.admin import service
 from licensing_api.admin.auth import AdminApiOff, AdminUnauthorized, require_admin
 from licensing_api.admin.schemas import (
-    CustomerDetail, CustomerOut, KeyOut, Page, PlanOut, RetryResult, StateChange,
+    CustomerDetail, CustomerOut, AdminKeyOut, Page, PlanOut, RetryResult, StateChange,
     SubscriptionDetail, SubscriptionOut, UsageReportOut,
 )
 from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
@@ -108,7 +108,7 @@ async def get_subscription(subscription_id: uuid.UUID, session: SessionDep) -> S
 
 
 @router.get(
-    "/keys", summary="List API keys (prefixes only)", response_model=Page[KeyOut],
+    "/keys", summary="List API keys (prefixes only)", response_model=Page[AdminKeyOut],
     responses=admin_errors(),
 )
 async def list_keys(
@@ -117,7 +117,7 @@ async def list_keys(
     status: Annotated[KeyStatus | None, Query(description="active or revoked")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
-) -> Page[KeyOut]:
+) -> Page[AdminKeyOut]:
     rows, next_offset = await service.page_of(
         session, service.keys_query(customer_id, status), limit, offset
     )
@@ -127,11 +127,11 @@ async def list_keys(
 @router.post(
     "/keys/{key_id}/revoke",
     summary="Revoke a key now, in every worker (idempotent)",
-    response_model=KeyOut,
+    response_model=AdminKeyOut,
     responses=admin_errors(KeyNotFound),
 )
-async def revoke_key(key_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> KeyOut:
-    return KeyOut.model_validate(await service.revoke_key(session, resources, key_id))
+async def revoke_key(key_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> AdminKeyOut:
+    return AdminKeyOut.model_validate(await service.revoke_key(session, resources, key_id))
 
 
 @router.get(

@@ -67,7 +67,7 @@ class SubscriptionDetail(SubscriptionOut):
     items: list[SubscriptionItemOut]
 
 
-class KeyOut(Orm):
+class AdminKeyOut(Orm):
     id: uuid.UUID
     customer_id: uuid.UUID
     name: str | None
@@ -95,7 +95,7 @@ class AuditEntryOut(Orm):
 
 class CustomerDetail(CustomerOut):
     subscriptions: list[SubscriptionOut]
-    keys: list[KeyOut]
+    keys: list[AdminKeyOut]
     audit_log: list[AuditEntryOut] = Field(description="every state change, oldest first")
 
 
