@@ -20,6 +20,16 @@ HTML_CSP = (
     "img-src 'self' data:; object-src 'none'; base-uri 'none'; form-action 'self'; "
     "frame-ancestors 'none'"
 )
+# The dashboard's "update payment method" form redirects to Stripe's billing portal, and
+# browsers apply form-action to a form's redirects too.
+STRIPE_BILLING_PORTAL_ORIGIN = "https://billing.stripe.com"
+
+
+def html_csp(settings: Settings) -> str:
+    """`HTML_CSP` with the billing portal's origin (a local Stripe server's, if configured)."""
+    portal = settings.stripe_api_base or STRIPE_BILLING_PORTAL_ORIGIN
+    origin = "/".join(portal.split("/", 3)[:3])
+    return HTML_CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
 # Swagger UI and ReDoc load FastAPI's pinned assets from a CDN: framing is still refused.
 DOCS_CSP = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
@@ -29,8 +39,9 @@ HTML_ONLY = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"sa
 
 
 class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, html_csp: str = HTML_CSP) -> None:
         self.app = app
+        self.html_csp = html_csp
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -44,7 +55,7 @@ class SecurityHeadersMiddleware:
                     headers.raw.append((name, value))
                 if headers.get("content-type", "").startswith("text/html"):
                     headers.raw.extend(HTML_ONLY)
-                    csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else HTML_CSP
+                    csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else self.html_csp
                     headers.raw.append((b"content-security-policy", csp.encode()))
             await send(message)
 
@@ -122,5 +133,5 @@ def install_security(app: FastAPI, settings: Settings) -> None:
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware)
+    app.add_middleware(SecurityHeadersMiddleware, html_csp=html_csp(settings))
     app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)
