@@ -230,3 +230,12 @@ async def test_an_address_guessing_keys_is_stopped_before_the_database(client, r
     provisioned = await _customer(resources)
     refused = await sign_in(client, provisioned.first_key.secret)
     assert refused.status_code == 429 and "retry in" in refused.text
+
+
+async def test_the_pages_policy_lets_the_payment_form_redirect_only_to_stripes_billing_portal(client):
+    page = await client.get("/dashboard")
+    policy = dict(
+        part.strip().split(" ", 1) for part in page.headers["content-security-policy"].split(";")
+    )
+    assert policy["form-action"] == "'self' https://billing.stripe.com"
+    assert page.headers["cache-control"] == "no-store"
