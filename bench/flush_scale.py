@@ -1,0 +1,215 @@
+"""Scale benchmark: one usage flush of N active subscription items (default 10,000) must fit
+in one USAGE_FLUSH_INTERVAL_SECONDS (60 s) against the local Stripe server with Stripe's
+rate limits enforced.
+
+    .venv/bin/python -m bench.flush_scale [--items 10000] [--route stream|v1] [--rate-limits live]
+
+Runs the Stripe server as its own process (rate limits off while the customers are created,
+then the chosen profile for the flush), a fresh PostgreSQL database and a Redis key prefix
+of its own on 127.0.0.1, fills Redis as N items' traffic would, times ONE `flush_once`,
+and prints the time, the Stripe calls by operation, and a check of the Stripe-side totals.
+Everything it starts is stopped and dropped at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import random
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+from sqlalchemy import insert, select
+
+from licensing_api import metrics
+from licensing_api.accounts.models import Customer
+from licensing_api.billing.catalogue_sync import sync_catalogue
+from licensing_api.billing.models import Plan, Subscription, SubscriptionItem
+from licensing_api.billing.plans import load_catalogue
+from licensing_api.db import session_scope
+from licensing_api.keys.models import ApiKey
+from licensing_api.resources import open_resources
+from licensing_api.settings import load_settings
+from licensing_api.usage import redis_keys
+from licensing_api.usage.flusher import flush_once
+from licensing_api.usage.models import ReportState, UsageReport
+from licensing_api.usage.stripe_reporter import STREAM_ABOVE, StripeMeterReporter
+from tests.stripe_server.pytest_plugin import API_KEY, StripeServerHandle
+from tests.support import infra
+
+PLAN = "standard"
+SETUP_CONCURRENCY = 24
+CHECKED_CUSTOMERS = 200
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_stripe_server(port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.stripe_server", "--port", str(port), "--rate-limits", "off"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/_control/rate_limits", timeout=1).raise_for_status()
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise RuntimeError("the local Stripe server did not start")
+
+
+async def create_stripe_customers(client, count: int) -> list[str]:  # type: ignore[no-untyped-def]
+    ids: list[str] = [""] * count
+    limit = asyncio.Semaphore(SETUP_CONCURRENCY)
+
+    async def one(index: int) -> None:
+        async with limit:
+            customer = await client.v1.customers.create_async({"email": f"bench-{index}@example.com"})
+            ids[index] = customer.id
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return ids
+
+
+async def seed_database(resources, stripe_ids: list[str]) -> list[tuple[uuid.UUID, uuid.UUID, datetime]]:  # type: ignore[no-untyped-def]
+    """Local rows for N customers on the metered plan: customer, subscription, item, key."""
+    now = datetime.now(UTC).replace(microsecond=0)
+    start, end = now - timedelta(days=3), now + timedelta(days=27)
+    spec = resources.catalogue.get(PLAN)
+    customers, subscriptions, items, keys, seeded = [], [], [], [], []
+    for stripe_id in stripe_ids:
+        customer_id, subscription_id, item_id, key_id = (uuid.uuid4() for _ in range(4))
+        customers.append({"id": customer_id, "email": f"{stripe_id}@example.com",
+                          "stripe_customer_id": stripe_id, "state": "active",
+                          "created_at": now, "updated_at": now})
+        subscriptions.append({"id": subscription_id, "customer_id": customer_id, "plan_id": PLAN,
+                              "status": "active", "current_period_start": start,
+                              "current_period_end": end, "created_at": now, "updated_at": now})
+        items.append({"id": item_id, "subscription_id": subscription_id, "kind": "metered",
+                      "meter_event_name": spec.meter_event_name, "current_period_start": start,
+                      "current_period_end": end, "created_at": now})
+        keys.append({"id": key_id, "customer_id": customer_id, "prefix": "lk_bench",
+                     "digest": secrets.token_hex(32), "status": "active", "created_at": now})
+        seeded.append((item_id, key_id, start))
+    async with session_scope(resources.sessionmaker) as session:
+        assert await session.get(Plan, PLAN) is not None
+        for table, rows in ((Customer, customers), (Subscription, subscriptions),
+                            (SubscriptionItem, items), (ApiKey, keys)):
+            for offset in range(0, len(rows), 2000):
+                await session.execute(insert(table), rows[offset:offset + 2000])
+    return seeded
+
+
+async def fill_redis(resources, seeded) -> dict[uuid.UUID, int]:  # type: ignore[no-untyped-def]
+    """What N items' traffic leaves in Redis between two flushes."""
+    served = {}
+    today = datetime.now(UTC).date()
+    async with resources.redis.pipeline(transaction=False) as pipe:
+        for item_id, key_id, start in seeded:
+            units = random.randint(1, 500)
+            served[item_id] = units
+            pipe.hincrby(resources.redis_key(redis_keys.PENDING),
+                         redis_keys.item_period_field(item_id, start), units)
+            pipe.hincrby(resources.redis_key(redis_keys.PENDING_BY_KEY),
+                         redis_keys.key_day_field(key_id, today), units)
+            pipe.hset(resources.redis_key(redis_keys.KEY_LAST_USED), str(key_id), int(time.time()))
+        await pipe.execute()
+    return served
+
+
+def stripe_calls() -> dict[tuple[str, str], float]:
+    return {
+        (sample.labels["operation"], sample.labels["outcome"]): sample.value
+        for metric in metrics.STRIPE_CALLS.collect() for sample in metric.samples
+        if sample.name.endswith("_total")
+    }
+
+
+async def run(items: int, route: str, rate_limits: str) -> int:
+    port = free_port()
+    server = start_stripe_server(port)
+    handle = StripeServerHandle(f"http://127.0.0.1:{port}", API_KEY)
+    database = await infra.create_database("licensing_bench")
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    try:
+        url = infra.async_url(database)
+        await asyncio.to_thread(infra.migrate, url)
+        settings = load_settings(database_url=url, redis_url=infra.TEST_REDIS_URL, redis_key_prefix=prefix,
+                                 stripe_api_key=API_KEY, stripe_api_base=handle.url, _env_file=None)
+        async with open_resources(settings, load_catalogue(settings.plans_file)) as resources:
+            assert resources.stripe is not None
+            setup_started = time.perf_counter()
+            await sync_catalogue(resources, resources.stripe)
+            stripe_ids = await create_stripe_customers(resources.stripe, items)
+            seeded = await seed_database(resources, stripe_ids)
+            served = await fill_redis(resources, seeded)
+            print(f"setup: {items} Stripe customers and local subscriptions in "
+                  f"{time.perf_counter() - setup_started:.1f} s (rate limits off for setup only)")
+
+            handle.set_rate_limits(rate_limits)
+            reporter = StripeMeterReporter(resources.stripe,
+                                           stream_above=STREAM_ABOVE if route == "stream" else items + 1)
+            before = stripe_calls()
+            started = time.perf_counter()
+            report = await flush_once(resources, reporter)
+            elapsed = time.perf_counter() - started
+            calls = {k: v - before.get(k, 0) for k, v in stripe_calls().items() if v - before.get(k, 0)}
+
+            async with session_scope(resources.sessionmaker) as session:
+                sent = len(list(await session.scalars(
+                    select(UsageReport.id).where(UsageReport.state == ReportState.SENT))))
+            handle.set_rate_limits("off")
+            checked = random.sample(range(items), min(CHECKED_CUSTOMERS, items))
+            event_name = resources.catalogue.get(PLAN).meter_event_name  # type: ignore[union-attr]
+            mismatches = sum(
+                1 for i in checked
+                if handle.meter_event_total(event_name, stripe_ids[i]) != served[seeded[i][0]]
+            )
+            dropped = len(handle.meter_errors())
+
+        total_calls = int(sum(calls.values()))
+        print(f"items: {items}  route: {route}  rate limits: {rate_limits}")
+        print(f"flush: {elapsed:.2f} s for {report.taken_units} units in {len(report.sent)} reports "
+              f"({sent} marked sent; interval budget 60 s: {'OK' if elapsed < 60 else 'OVER'})")
+        print(f"stripe calls: {total_calls} " + " ".join(f"{op}/{outcome}={int(n)}" for (op, outcome), n in sorted(calls.items())))
+        print(f"stripe-side check: {len(checked) - mismatches}/{len(checked)} sampled customers' meter totals "
+              f"equal the units served; events dropped by Stripe's validation: {dropped}")
+        return 0 if (elapsed < 60 and not mismatches and not dropped and sent >= items) else 1
+    finally:
+        handle.close()
+        server.terminate()
+        server.wait(timeout=10)
+        await infra.drop_database(database)
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(infra.TEST_REDIS_URL)
+        keys = [k async for k in redis.scan_iter(match=prefix + "*", count=1000)]
+        if keys:
+            await redis.delete(*keys)
+        await redis.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--items", type=int, default=10_000)
+    parser.add_argument("--route", choices=["stream", "v1"], default="stream",
+                        help="stream: the service's choice above %d events; v1: one call per event" % STREAM_ABOVE)
+    parser.add_argument("--rate-limits", choices=["live", "test"], default="live")
+    args = parser.parse_args()
+    sys.exit(asyncio.run(run(args.items, args.route, args.rate_limits)))
+
+
+if __name__ == "__main__":
+    main()
