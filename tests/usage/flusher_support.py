@@ -37,6 +37,7 @@ class BilledItem:
     item_id: uuid.UUID
     period_start: datetime
     api_key_id: uuid.UUID
+    api_key_secret: str
     stripe_customer_id: str | None
     event_name: str | None
 
@@ -88,6 +89,7 @@ async def provision(resources: Resources, plan: str = "standard") -> BilledItem:
         item_id=provisioned.usage_item.id,
         period_start=provisioned.usage_item.current_period_start,
         api_key_id=provisioned.first_key.key.id,
+        api_key_secret=provisioned.first_key.secret,
         stripe_customer_id=provisioned.customer.stripe_customer_id,
         event_name=spec.meter_event_name,
     )

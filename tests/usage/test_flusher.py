@@ -165,3 +165,25 @@ async def test_status_shows_pending_and_in_flight_units(flush_resources):
     assert status[str(item.item_id)]["pending_redis"] == 5
     assert status[str(item.item_id)]["in_flight"] == 2
     await settle(flush_resources, item)
+
+
+async def test_usage_status_command_lists_units_per_item_and_failed_reports(
+    flush_resources, flush_settings, stripe_server, tmp_path
+):
+    from tests.usage.faults.processes import run_cli
+
+    item = await provision(flush_resources)
+    gone = await provision(flush_resources)
+    stripe_server.stripe_client().v1.customers.delete(gone.stripe_customer_id)
+    await serve(flush_resources, item, 3)
+    await serve(flush_resources, gone, 2)
+    await flush_once(flush_resources)
+    await serve(flush_resources, item, 4)
+
+    result = await run_cli(flush_settings, tmp_path, "usage", "status")
+
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    assert rows[str(item.item_id)] == ["4", "0", "3", "0", "0"]
+    assert rows[str(gone.item_id)] == ["0", "0", "0", "2", "0"]
+    assert any(line.startswith("failed report ur_") for line in result.stdout.splitlines())
