@@ -20,7 +20,6 @@ from licensing_api.standards.offer import (
     CRAWLER_CHARGED_HEADER,
     ChargedPrices,
     LicenseOffer,
-    LicenseRequired,
     build_license_offer,
     render_license_page,
 )
@@ -71,13 +70,8 @@ def install_standards(app: FastAPI, settings: Settings, catalogue: PlanCatalogue
     app.include_router(router)
     app.add_middleware(CrawlerMetricsMiddleware, directory=standards.crawlers)
 
-    async def _license_required(request: Request, exc: Exception) -> Response:
-        return standards.offer_response(request)
-
-    app.add_exception_handler(LicenseRequired, _license_required)
-
 
 __all__ = [
-    "CRAWLER_CHARGED_HEADER", "CrawlerStandards", "LicenseRequired", "build_standards",
-    "get_standards", "install_standards",
+    "CRAWLER_CHARGED_HEADER", "CrawlerStandards", "build_standards", "get_standards",
+    "install_standards",
 ]
