@@ -20,7 +20,6 @@ single-process default) the lock is an in-process one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 
@@ -30,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 logger = logging.getLogger(__name__)
 
-_IN_PROCESS_LOCKS: dict[str, asyncio.Lock] = {}
+_HELD_IN_PROCESS: set[str] = set()  # SQLite: scopes whose lock this process holds
 
 
 def advisory_lock_key(scope: str) -> int:
@@ -47,21 +46,20 @@ class FlusherLock:
         self._scope = scope
         self._key = advisory_lock_key(scope)
         self._connection: AsyncConnection | None = None
-        self._local: asyncio.Lock | None = None
+        self._local = False
 
     @property
     def held(self) -> bool:
-        return self._connection is not None or self._local is not None
+        return self._connection is not None or self._local
 
     async def try_acquire(self) -> bool:
         if self.held:
             return await self.is_held()
         if self._engine.dialect.name != "postgresql":
-            lock = _IN_PROCESS_LOCKS.setdefault(self._scope, asyncio.Lock())
-            if lock.locked():
+            if self._scope in _HELD_IN_PROCESS:
                 return False
-            await lock.acquire()
-            self._local = lock
+            _HELD_IN_PROCESS.add(self._scope)
+            self._local = True
             return True
         connection = await self._engine.connect()
         try:
@@ -81,7 +79,7 @@ class FlusherLock:
 
     async def is_held(self) -> bool:
         """False once the lock's connection is gone (PostgreSQL restarted, backend killed)."""
-        if self._local is not None:
+        if self._local:
             return True
         if self._connection is None:
             return False
@@ -95,9 +93,9 @@ class FlusherLock:
             return False
 
     async def release(self) -> None:
-        if self._local is not None:
-            self._local.release()
-            self._local = None
+        if self._local:
+            _HELD_IN_PROCESS.discard(self._scope)
+            self._local = False
             return
         connection, self._connection = self._connection, None
         if connection is None:
