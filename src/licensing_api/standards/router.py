@@ -76,7 +76,9 @@ async def olp_token(
     settings: SettingsDep,
     catalogue: CatalogueDep,
     grant_type: Annotated[str | None, Form()] = None,
-    license: Annotated[str | None, Form(description="the RSL <license> element wanted")] = None,
+    license_xml: Annotated[
+        str | None, Form(alias="license", description="the RSL <license> element wanted")
+    ] = None,
     resource: Annotated[str | None, Form(description="URL of the asset to license")] = None,
     client_secret: Annotated[str | None, Form()] = None,
     authorization: Annotated[str | None, Header()] = None,
@@ -87,7 +89,7 @@ async def olp_token(
             session, settings, catalogue,
             grant_type=grant_type,
             client_secret=client_secret_from(authorization, client_secret),
-            license_xml=license,
+            license_xml=license_xml,
             resource=resource,
         )
     except OAuthError as error:

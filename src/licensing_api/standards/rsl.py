@@ -44,8 +44,6 @@ WARRANTIES = "ownership authority"
 DISCLAIMERS = "as-is no-liability"
 MAX_LICENSE_XML_BYTES = 16_384
 
-ET.register_namespace("", RSL_NAMESPACE)
-
 
 def _tag(name: str) -> str:
     return f"{{{RSL_NAMESPACE}}}{name}"
@@ -75,28 +73,29 @@ def payment_amount(plan: PlanSpec) -> str:
 
 
 def license_element(settings: Settings, plan: PlanSpec) -> ET.Element:
-    license_ = ET.Element(_tag("license"))
-    ET.SubElement(license_, _tag("permits"), type="usage").text = settings.permitted_usage
+    # Built with plain tag names: the root's xmlns puts every element in the RSL namespace.
+    license_ = ET.Element("license")
+    ET.SubElement(license_, "permits", type="usage").text = settings.permitted_usage
     if settings.prohibited_usage:
-        ET.SubElement(license_, _tag("prohibits"), type="usage").text = settings.prohibited_usage
-    payment = ET.SubElement(license_, _tag("payment"), type=payment_type(plan))
-    ET.SubElement(payment, _tag("custom")).text = plan_rate_card_url(settings, plan.id)
-    ET.SubElement(payment, _tag("amount"), currency=plan.currency.upper()).text = payment_amount(plan)
-    ET.SubElement(license_, _tag("legal"), type="warranty").text = WARRANTIES
-    ET.SubElement(license_, _tag("legal"), type="disclaimer").text = DISCLAIMERS
+        ET.SubElement(license_, "prohibits", type="usage").text = settings.prohibited_usage
+    payment = ET.SubElement(license_, "payment", type=payment_type(plan))
+    ET.SubElement(payment, "custom").text = plan_rate_card_url(settings, plan.id)
+    ET.SubElement(payment, "amount", currency=plan.currency.upper()).text = payment_amount(plan)
+    ET.SubElement(license_, "legal", type="warranty").text = WARRANTIES
+    ET.SubElement(license_, "legal", type="disclaimer").text = DISCLAIMERS
     if settings.license_contact_email:
         contact = f"mailto:{settings.license_contact_email}"
-        ET.SubElement(license_, _tag("legal"), type="contact").text = contact
+        ET.SubElement(license_, "legal", type="contact").text = contact
     return license_
 
 
 def build_license_xml(settings: Settings, catalogue: PlanCatalogue) -> str:
-    root = ET.Element(_tag("rsl"))
+    root = ET.Element("rsl", xmlns=RSL_NAMESPACE)
     content = ET.SubElement(
-        root, _tag("content"), url=content_url(settings), server=license_server_url(settings)
+        root, "content", url=content_url(settings), server=license_server_url(settings)
     )
     terms_url = settings.license_terms_url or f"{settings.public_base_url}/license"
-    ET.SubElement(content, _tag("terms")).text = terms_url
+    ET.SubElement(content, "terms").text = terms_url
     for plan in catalogue:
         content.append(license_element(settings, plan))
     ET.indent(root)
