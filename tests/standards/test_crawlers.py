@@ -31,6 +31,8 @@ def directory() -> CrawlerDirectory:
         ("Mozilla/5.0 (compatible; Amazonbot/0.1; +https://developer.amazon.com/support/amazonbot)", "Amazonbot"),
         ("cohere-ai", "cohere-ai"),
         ("Google-Extended", "Google-Extended"),
+        ("Mozilla/5.0 (compatible; ChatGPT Agent/1.0)", "ChatGPT Agent"),
+        ("ChatGPT-User/1.0; +https://openai.com/bot", "ChatGPT-User"),
     ],
 )
 def test_known_ai_crawlers_are_recognised(directory, user_agent, crawler):

@@ -2,9 +2,9 @@
 
 The list is a bundled data file (`data/ai_crawlers.txt`, its source noted at its top). Every
 request from a known crawler is counted in `licensing_crawler_requests_total{crawler,outcome}`,
-refused ones included, by a thin ASGI middleware. Recognition is one compiled alternation run
-once per distinct User-Agent string; results are memoised, so a steady stream of the same
-crawler costs a dictionary lookup.
+refused ones included, by a thin ASGI middleware. Recognition splits the header into words and
+looks them up in a dictionary, once per distinct User-Agent string; results are memoised, so a
+steady stream of the same crawler costs one dictionary lookup.
 """
 
 from __future__ import annotations
@@ -45,17 +45,26 @@ def load_crawler_names(path: Path = BUNDLED_CRAWLER_LIST) -> list[str]:
     return names
 
 
+WORD = re.compile(r"[A-Za-z0-9_.-]+")
+
+
 class CrawlerDirectory:
-    """Maps a User-Agent header to the canonical name of a known AI crawler, or None."""
+    """Maps a User-Agent header to the canonical name of a known AI crawler, or None.
+
+    The header is split into words once and the words (and runs of two or three, for names
+    such as "ChatGPT Agent") are looked up in a dictionary: the cost does not grow with the
+    list, and a name must stand as whole words ("GPTBot/1.2" matches, "NotGPTBotish" not).
+    """
 
     def __init__(self, names: list[str]) -> None:
-        self._canonical = {name.lower(): name for name in names}
-        # Longest first, so "Applebot-Extended" wins over "Applebot"; a token must stand as
-        # a whole word ("GPTBot/1.2" matches, "NotGPTBotish" does not).
-        alternation = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
-        self._pattern = re.compile(
-            rf"(?<![A-Za-z0-9_-])({alternation})(?![A-Za-z0-9_-])", re.IGNORECASE
-        )
+        self._canonical = {" ".join(name.lower().split()): name for name in names}
+        # First words of multi-word names, each with the word counts to try, longest first.
+        self._runs: dict[str, tuple[int, ...]] = {}
+        for key in self._canonical:
+            words = key.split()
+            if len(words) > 1:
+                lengths = set(self._runs.get(words[0], ())) | {len(words)}
+                self._runs[words[0]] = tuple(sorted(lengths, reverse=True))
         self._memo: dict[str, str | None] = {}
 
     @classmethod
@@ -67,12 +76,24 @@ class CrawlerDirectory:
             return self._memo[user_agent]
         except KeyError:
             pass
-        match = self._pattern.search(user_agent)
-        name = self._canonical[match.group(1).lower()] if match else None
+        name = self._lookup(user_agent)
         if len(self._memo) >= MEMO_LIMIT:
             self._memo.clear()  # a flood of random agents must not grow memory without bound
         self._memo[user_agent] = name
         return name
+
+    def _lookup(self, user_agent: str) -> str | None:
+        words = [w.strip(".-").lower() for w in WORD.findall(user_agent)]
+        canonical, runs = self._canonical, self._runs
+        for start, word in enumerate(words):
+            for length in runs.get(word, ()):
+                name = canonical.get(" ".join(words[start:start + length]))
+                if name is not None:
+                    return name
+            name = canonical.get(word)
+            if name is not None:
+                return name
+        return None
 
     def __len__(self) -> int:
         return len(self._canonical)
