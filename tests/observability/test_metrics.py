@@ -39,3 +39,11 @@ async def test_request_durations_are_observed_per_route(client):
     after = (await client.get("/metrics")).text
     name = "licensing_http_request_duration_seconds_count"
     assert _sample(after, name, route="/healthz") - _sample(before, name, route="/healthz") == 1
+
+
+async def test_framework_pages_are_labelled_by_their_path_not_as_unmatched(client):
+    before = (await client.get("/metrics")).text
+    await client.get("/openapi.json")
+    after = (await client.get("/metrics")).text
+    name = "licensing_http_requests_total"
+    assert _sample(after, name, route="/openapi.json", status="200") - _sample(before, name, route="/openapi.json", status="200") == 1

@@ -35,7 +35,11 @@ def incoming_request_id(scope: Scope) -> str | None:
 def route_label(scope: Scope) -> str:
     """The route's path template (`/v1/content/{path}`), never the raw path: bounded labels."""
     route = scope.get("route")
-    return getattr(route, "path", UNMATCHED_ROUTE) if route is not None else UNMATCHED_ROUTE
+    if route is not None:
+        return getattr(route, "path", UNMATCHED_ROUTE)
+    if "endpoint" in scope:  # a plain Starlette route (/docs, /openapi.json): a fixed path
+        return scope["path"] if not scope.get("path_params") else scope["endpoint"].__name__
+    return UNMATCHED_ROUTE
 
 
 class RequestContextMiddleware:
