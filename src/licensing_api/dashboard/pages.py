@@ -62,7 +62,8 @@ def sign_in_page(
 ) -> HTMLResponse:
     """The sign-in form, with a fresh anti-forgery nonce in the form and in a cookie."""
     nonce, cookie = codec.new_sign_in_nonce()
-    response = render(request, "sign_in.html", {"nonce": nonce, "error": error, "notice": notice}, status_code)
+    context = {"nonce": nonce, "error": error, "notice": notice}
+    response = render(request, "sign_in.html", context, status_code)
     response.set_cookie(
         SIGN_IN_COOKIE, cookie, max_age=SIGN_IN_MAX_AGE_SECONDS, path=COOKIE_PATH,
         httponly=True, samesite="strict", secure=_https(resources),

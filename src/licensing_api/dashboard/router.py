@@ -116,7 +116,7 @@ async def sign_in(
             error="That key is not valid. Check it, or ask for a new one if it was revoked.",
         )
     _, cookie = codec.issue(key.customer_id, key.id)
-    logger.info("dashboard_signed_in", extra={"customer_id": str(key.customer_id), "key_id": str(key.id)})
+    logger.info("dashboard_signed_in", extra=_ids(key.customer_id, key.id))
     response = redirect("/dashboard")
     set_session_cookie(response, cookie, resources)
     response.delete_cookie(SIGN_IN_COOKIE, path=COOKIE_PATH)
@@ -160,7 +160,7 @@ async def create_key_from_dashboard(
         return await dashboard_page(
             request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
         )
-    logger.info("dashboard_key_created", extra={"customer_id": str(signed_in.customer_id), "key_id": str(new_key.key.id)})
+    logger.info("dashboard_key_created", extra=_ids(signed_in.customer_id, new_key.key.id))
     return await dashboard_page(request, codec, resources, signed_in, new_key=new_key)
 
 
@@ -188,7 +188,7 @@ async def rotate_key_from_dashboard(
         return await dashboard_page(
             request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
         )
-    logger.info("dashboard_key_rotated", extra={"customer_id": str(signed_in.customer_id), "key_id": str(key_id)})
+    logger.info("dashboard_key_rotated", extra=_ids(signed_in.customer_id, key_id))
     if key_id != signed_in.key_id:
         return await dashboard_page(request, codec, resources, signed_in, new_key=new_key)
     # The session was opened with the key just replaced: carry it over to the new key.
@@ -202,7 +202,7 @@ async def rotate_key_from_dashboard(
     "/keys/{key_id}/revoke",
     summary="Revoke a key; every worker refuses it within a second",
     responses={
-        303: {"description": "Revoked: back to the dashboard (or the sign-in form, for the session's own key)"},
+        303: {"description": "Revoked: to the dashboard (the sign-in form if it was the session's key)"},
         404: {"description": "No such key of this customer", **HTML},
         **FORM_EXPIRED,
     },
@@ -221,7 +221,7 @@ async def revoke_key_from_dashboard(
         return await dashboard_page(
             request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
         )
-    logger.info("dashboard_key_revoked", extra={"customer_id": str(signed_in.customer_id), "key_id": str(key_id)})
+    logger.info("dashboard_key_revoked", extra=_ids(signed_in.customer_id, key_id))
     # Revoking the key the session was opened with ends the session (the next page asks again).
     return redirect("/dashboard?done=key-revoked")
 
@@ -266,3 +266,7 @@ async def stylesheet() -> FileResponse:
     return FileResponse(
         STYLESHEET, media_type="text/css", headers={"Cache-Control": "public, max-age=3600"}
     )
+
+
+def _ids(customer_id: uuid.UUID, key_id: uuid.UUID) -> dict[str, str]:
+    return {"customer_id": str(customer_id), "key_id": str(key_id)}
