@@ -35,6 +35,11 @@ USAGE_HEADERS: dict[str, dict[str, Any]] = {
         "description": "hard cap of units per period (fixed plans only)",
         "schema": {"type": "integer", "example": 5000},
     },
+    "crawler-charged": {
+        "description": "price of this request under the caller's plan (pay-per-crawl form; "
+        "0 inside the included allowance)",
+        "schema": {"type": "string", "example": "USD 0.001"},
+    },
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
 WWW_AUTHENTICATE = {
@@ -44,6 +49,12 @@ WWW_AUTHENTICATE = {
     }
 }
 
+CRAWLER_PRICE = {
+    "crawler-price": {
+        "description": "keyless requests: the cheapest per-request price (pay-per-crawl form)",
+        "schema": {"type": "string", "example": "USD 0.0005"},
+    }
+}
 
 EXAMPLE_DETAILS = {
     "LicenseRequired": "this content is licensed: send an API key, or choose a plan and sign up",
@@ -70,6 +81,8 @@ def authenticated_responses(*extra: type[ProblemError]) -> dict[int | str, dict[
     """401, 403 (key) and 503: what any route taking a crawler key can answer."""
     responses = problem_responses(*AUTHENTICATION_ERRORS, *extra, **EXAMPLE_DETAILS)
     responses[401]["headers"] = WWW_AUTHENTICATE
+    responses[402]["headers"] = CRAWLER_PRICE  # the license offer to a keyless request
+    responses[402]["content"]["text/html"] = {"schema": {"type": "string"}}  # for browsers
     if 429 in responses:
         responses[429]["headers"] = RETRY_AFTER
     return responses
