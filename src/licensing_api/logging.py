@@ -16,7 +16,7 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from licensing_api.observability.redaction import redact, redact_fields
+from licensing_api.observability.redaction import REDACTED, SENSITIVE_NAMES, redact, redact_fields
 from licensing_api.settings import Settings
 
 # "color_message": uvicorn's ANSI-coloured copy of the message.
@@ -51,10 +51,14 @@ class JsonFormatter(logging.Formatter):
             entry["request_id"] = request_id
         for key, value in record.__dict__.items():
             if key not in RESERVED and not key.startswith("_"):
+                if key.lower() in SENSITIVE_NAMES:
+                    value = REDACTED
+                elif isinstance(value, (dict, list, tuple)):
+                    value = redact_fields(value)
                 entry[key] = value
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
-        return redact(json.dumps(redact_fields(entry), default=str), self.known_secrets)
+        return redact(json.dumps(entry, default=str), self.known_secrets)
 
 
 def secret_values(settings: Settings) -> tuple[str, ...]:

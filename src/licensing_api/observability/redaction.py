@@ -34,6 +34,9 @@ _SENSITIVE_HEADER = re.compile(
     r"[^\"'\\\r\n]*"  # the value, up to a quote or a JSON escape (`\n`, `\"`)
 )
 
+_HEADER_TRIGGERS = ("authorization", "x-api-key", "cookie", "stripe-signature")
+_TOKEN_TRIGGERS = ("lk_", "sk_", "rk_", "whsec_", "bearer", "v1=", "v0=")
+
 
 def _replace_token(match: re.Match[str]) -> str:
     if match.group(1):
@@ -52,8 +55,14 @@ def redact(text: str, known_secrets: tuple[str, ...] = ()) -> str:
     for secret in known_secrets:
         if secret in text:
             text = text.replace(secret, REDACTED)
-    text = _SENSITIVE_HEADER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
-    return _SECRET_TOKENS.sub(_replace_token, text)
+    # Cheap substring tests first: most lines (an access line per request) contain none.
+    lowered = text.lower()
+    if any(trigger in lowered for trigger in _HEADER_TRIGGERS):
+        text = _SENSITIVE_HEADER.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+        lowered = text.lower()
+    if any(trigger in lowered for trigger in _TOKEN_TRIGGERS):
+        text = _SECRET_TOKENS.sub(_replace_token, text)
+    return text
 
 
 def redact_fields(value: Any) -> Any:
