@@ -15,8 +15,6 @@ are immutable in Stripe: a changed amount creates a new price that takes over th
 from __future__ import annotations
 
 import enum
-import hashlib
-import json
 import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -27,8 +25,8 @@ import stripe
 
 from licensing_api.billing.errors import translate, translate_stripe_errors
 from licensing_api.billing.models import Plan
-from licensing_api.billing.plans import PlanCatalogue, PlanSpec
-from licensing_api.billing.stripe_client import field
+from licensing_api.billing.plans import PlanSpec
+from licensing_api.billing.stripe_client import field, idempotency_key
 from licensing_api.billing.service import upsert_plan
 from licensing_api.db import session_scope
 from licensing_api.resources import Resources
@@ -68,12 +66,6 @@ def base_lookup_key(plan: PlanSpec) -> str:
 
 def metered_lookup_key(plan: PlanSpec) -> str:
     return f"{plan.id}.metered"
-
-
-def idempotency_key(operation: str, params: dict[str, Any]) -> str:
-    """Same operation + same parameters = same key, so a re-run after a crash is replayed."""
-    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
-    return f"licensing-{operation}-{digest[:40]}"
 
 
 async def sync_catalogue(

@@ -6,6 +6,8 @@ address (api, meter events, files, connect) at a Stripe-compatible server.
 
 from __future__ import annotations
 
+import hashlib
+import json
 from typing import Any
 
 import stripe
@@ -57,3 +59,10 @@ def field(obj: Any, key: str, default: Any = None) -> Any:
     except KeyError:
         return default
     return default if value is None else value
+
+
+def idempotency_key(operation: str, params: dict[str, Any]) -> str:
+    """Same operation + same parameters = same key: a re-run after a crash is replayed by
+    Stripe (for 24 hours) instead of creating a second object."""
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True, default=str).encode()).hexdigest()
+    return f"licensing-{operation}-{digest[:40]}"

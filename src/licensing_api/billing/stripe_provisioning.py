@@ -2,9 +2,9 @@
 
 Every step first looks for what an earlier, interrupted run may have left in Stripe (found by
 a token derived from email + plan, kept in the objects' metadata) and creates only what is
-missing, with idempotency keys derived from the same token; the local rows are upserted by
-Stripe ids. So a crash anywhere (before or after Stripe recorded a create) is repaired by
-running the same command again, without a second customer or subscription.
+missing, with an idempotency key derived from the request (token included); the local rows
+are upserted by Stripe ids. So a crash anywhere (before or after Stripe recorded a create) is
+repaired by running the same command again, without a second customer or subscription.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from licensing_api.billing.models import Plan
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.billing.provisioning import ProvisionedCustomer, record_stripe_subscription
 from licensing_api.billing.service import subscription_items, synced_plan
-from licensing_api.billing.stripe_client import field
+from licensing_api.billing.stripe_client import field, idempotency_key
 
 logger = logging.getLogger(__name__)
 
@@ -66,7 +66,7 @@ async def _find_or_create_customer(
     }
     with translate_stripe_errors("customers.create"):
         customer = await client.v1.customers.create_async(
-            params, {"idempotency_key": f"licensing-customer-{token}"}  # type: ignore[arg-type]
+            params, {"idempotency_key": idempotency_key("customer", params)}  # type: ignore[arg-type]
         )
     return customer.id
 
@@ -92,5 +92,5 @@ async def _find_or_create_subscription(
     }
     with translate_stripe_errors("subscriptions.create"):
         return await client.v1.subscriptions.create_async(
-            params, {"idempotency_key": f"licensing-subscription-{token}"}  # type: ignore[arg-type]
+            params, {"idempotency_key": idempotency_key("subscription", params)}  # type: ignore[arg-type]
         )

@@ -19,6 +19,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from licensing_api.accounts.models import Customer
 from licensing_api.billing.catalogue_sync import PLAN_METADATA_KEY
 from licensing_api.billing.errors import translate, translate_stripe_errors
 from licensing_api.billing.models import Subscription, SubscriptionItem
@@ -29,7 +30,6 @@ from licensing_api.billing.provisioning import (
 )
 from licensing_api.billing.service import plan_spec, subscription_items, synced_plan
 from licensing_api.billing.stripe_client import field, require_stripe
-from licensing_api.accounts.models import Customer
 from licensing_api.db import after_commit
 from licensing_api.errors import BadRequest, NotFound
 from licensing_api.resources import Resources
