@@ -10,6 +10,7 @@ import time
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 
 from licensing_api.billing.pricing import format_amount
 from licensing_api.billing.provisioning import provision_local_customer
@@ -121,3 +122,23 @@ async def test_signing_out_returns_to_the_sign_in_form(browser, live_service, re
     assert browser.get_cookie("licensing_dashboard") is None
     browser.get(live_service + "/dashboard")
     assert browser.find_elements(By.ID, "api-key") and not browser.find_elements(By.ID, "units-used")
+
+
+async def test_signing_in_works_from_the_keyboard_alone_with_a_visible_focus(browser, live_service, resources):
+    provisioned = await _customer(resources, "browser-keyboard@example.com")
+    browser.delete_all_cookies()
+    browser.get(live_service + "/dashboard")
+    wait_for(browser, "#api-key")
+    body = browser.find_element(By.TAG_NAME, "body")
+    body.send_keys(Keys.TAB)  # the skip link comes first
+    assert browser.switch_to.active_element.get_attribute("class") == "skip-link"
+    browser.switch_to.active_element.send_keys(Keys.TAB)
+    field = browser.switch_to.active_element
+    assert field.get_attribute("id") == "api-key"
+    outline = browser.execute_script(
+        "const s = getComputedStyle(arguments[0]); return [s.outlineStyle, s.outlineColor]", field
+    )
+    assert outline == ["solid", "rgb(255, 191, 71)"]  # the stylesheet's high-contrast focus ring
+    field.send_keys(provisioned.first_key.secret, Keys.ENTER)
+    wait_for(browser, "#units-used")
+    assert browser.find_element(By.ID, "account-state").text.lower() == "active"
