@@ -239,3 +239,17 @@ async def test_the_pages_policy_lets_the_payment_form_redirect_only_to_stripes_b
     )
     assert policy["form-action"] == "'self' https://billing.stripe.com"
     assert page.headers["cache-control"] == "no-store"
+
+
+async def test_a_customer_without_a_subscription_still_sees_and_manages_keys(client, resources):
+    from licensing_api.keys.service import create_key
+
+    async with session_scope(resources.sessionmaker) as session:
+        customer = Customer(email="pending@example.com", state=AccountState.ACTIVE)
+        session.add(customer)
+        await session.flush()
+        new_key = await create_key(session, customer.id)
+    assert (await sign_in(client, new_key.secret)).status_code == 303
+    page = (await client.get("/dashboard")).text
+    assert "No subscription yet" in page and 'id="units-used"' not in page
+    assert new_key.key.prefix in page and 'id="create-key"' in page
