@@ -5,8 +5,6 @@ One browser and one service for the module; each test signs in as a customer of 
 
 from __future__ import annotations
 
-import time
-
 import httpx
 import pytest
 from selenium.webdriver.common.by import By
@@ -15,45 +13,14 @@ from selenium.webdriver.common.keys import Keys
 from licensing_api.billing.pricing import format_amount
 from licensing_api.billing.provisioning import provision_local_customer
 from licensing_api.db import session_scope
+from tests.dashboard.browser_steps import crawl, refused_within, shown, sign_in
 from tests.support.browser import screenshot, wait_for
 
 pytestmark = pytest.mark.slow
 
-ARTICLE = "/v1/content/caring-for-cast-iron"
-
-
 async def _customer(resources, email: str, plan: str = "standard"):
     async with session_scope(resources.sessionmaker) as session:
         return await provision_local_customer(session, email, resources.catalogue.get(plan))
-
-
-def sign_in(browser, base_url: str, secret: str) -> None:
-    browser.delete_all_cookies()
-    browser.get(base_url + "/dashboard")
-    wait_for(browser, "#api-key").send_keys(secret)
-    browser.find_element(By.CSS_SELECTOR, "#sign-in-form button[type=submit]").click()
-    wait_for(browser, "#units-used")
-
-
-def shown(browser, element_id: str) -> int:
-    """The exact number behind a figure on the page (its `data-value`)."""
-    return int(browser.find_element(By.ID, element_id).get_attribute("data-value"))
-
-
-def crawl(base_url: str, secret: str, times: int) -> list[int]:
-    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {secret}"}) as http:
-        return [http.get(ARTICLE).status_code for _ in range(times)]
-
-
-def refused_within(base_url: str, secret: str, seconds: float) -> int:
-    """The first non-200 status for `secret` within `seconds` (200 if it never stops working)."""
-    deadline = time.monotonic() + seconds
-    with httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {secret}"}) as http:
-        while True:
-            status = http.get(ARTICLE).status_code
-            if status != 200 or time.monotonic() > deadline:
-                return status
-            time.sleep(0.05)
 
 
 async def test_the_numbers_on_the_page_equal_v1_usage_after_a_known_number_of_requests(

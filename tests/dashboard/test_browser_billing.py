@@ -25,7 +25,7 @@ from licensing_api.db import session_scope
 from licensing_api.resources import open_resources
 from licensing_api.settings import Settings
 from tests.dashboard.conftest import service_settings
-from tests.dashboard.test_browser import crawl, shown, sign_in
+from tests.dashboard.browser_steps import crawl, shown, sign_in
 from tests.support.browser import running_service, screenshot, wait_for
 
 pytestmark = pytest.mark.slow
