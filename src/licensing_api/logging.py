@@ -45,6 +45,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname.lower(),
             "logger": record.name,
             "event": record.getMessage(),
+            "pid": record.process,  # which worker, when several share one stream
         }
         request_id = REQUEST_ID.get()
         if request_id:

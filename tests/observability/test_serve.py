@@ -65,12 +65,26 @@ async def test_sigterm_drains_in_flight_requests_and_flushes_tallies(settings, r
             session, f"drain-{uuid.uuid4().hex[:6]}@example.com", resources.catalogue.get("standard")
         )
     env = {"DATABASE_URL": settings.database_url, "REDIS_URL": settings.redis_url,
-           "REDIS_KEY_PREFIX": settings.redis_key_prefix, "TALLY_FLUSH_INTERVAL_MS": "5000"}
+           "REDIS_KEY_PREFIX": settings.redis_key_prefix, "TALLY_FLUSH_INTERVAL_MS": "5000",
+           "USAGE_FLUSH_INTERVAL_SECONDS": "1"}
     served, reply, log = await asyncio.to_thread(
         _serve_then_sigterm_mid_request, env, tmp_path, provisioned.first_key.secret
     )
     assert reply.startswith(b"HTTP/1.1 "), reply  # answered, not cut off
     assert _period_units(settings, provisioned.usage_item.id) == served  # the final tally move
+    _assert_shutdown_order(log)
+
+
+def _assert_shutdown_order(log: str) -> None:
+    """Each worker that took the flusher lock: last tally moved, then lock released, then exit."""
+    events = [json.loads(line) for line in log.splitlines() if line.startswith("{")]
+    holders = {e["pid"] for e in events if e["event"] == "usage_flusher_lock_acquired"}
+    assert holders, "no worker took the flusher lock"
+    for pid in holders:
+        order = [e["event"] for e in events if e["pid"] == pid]
+        assert "usage_flusher_lock_released" in order, order
+        assert order.index("usage_tally_moved_at_shutdown") < order.index("usage_flusher_lock_released")
+        assert order.index("usage_flusher_lock_released") < order.index("Application shutdown complete.")
 
 
 def _serve_then_sigterm_mid_request(env, cwd, secret) -> tuple[int, bytes, str]:
