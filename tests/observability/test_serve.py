@@ -96,6 +96,9 @@ def _serve_then_sigterm_mid_request(env, cwd, secret) -> tuple[int, bytes, str]:
             response = httpx.get(server.url + "/v1/content", headers=headers)
             assert response.status_code == 200, response.text
             served += 1
+        deadline = time.monotonic() + 15  # a worker takes the flusher lock after one interval
+        while "usage_flusher_lock_acquired" not in server.log and time.monotonic() < deadline:
+            time.sleep(0.1)
         # A request still arriving when SIGTERM comes: its body is only half sent.
         in_flight = socket.create_connection(("127.0.0.1", server.port))
         body = json.dumps({"id": "evt_drain", "type": "ping"}).encode()
