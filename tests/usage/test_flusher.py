@@ -30,10 +30,13 @@ async def test_served_units_reach_stripe_once(flush_resources, stripe_server):
     item = await provision(flush_resources)
     await serve(flush_resources, item, 7)
 
+    reported_before = metrics.UNITS_REPORTED._value.get()
+
     report = await flush_once(flush_resources)
     await flush_once(flush_resources)
 
     assert report.taken_units == 7 and report.units_reported == 7
+    assert metrics.UNITS_REPORTED._value.get() == reported_before + 7
     assert units_in_stripe(stripe_server, item) == 7
     [ledgered] = await reports_of(flush_resources, item)
     assert ledgered.state == ReportState.SENT and ledgered.units == 7
@@ -141,6 +144,7 @@ async def test_a_permanent_rejection_is_kept_as_failed_and_shown_in_status(flush
     stripe_server.stripe_client().v1.customers.delete(item.stripe_customer_id)
     await serve(flush_resources, item, 4)
     await serve(flush_resources, kept, 1)
+    failed_before = metrics.USAGE_REPORTS.labels("failed")._value.get()
 
     report = await flush_once(flush_resources)
     await flush_once(flush_resources)
@@ -148,6 +152,8 @@ async def test_a_permanent_rejection_is_kept_as_failed_and_shown_in_status(flush
     [failed] = await reports_of(flush_resources, item)
     assert failed.state == ReportState.FAILED and "customer" in (failed.last_error or "")
     assert [r.units for r, _ in report.failed] == [4]
+    assert metrics.USAGE_REPORTS.labels("failed")._value.get() == failed_before + 1
+    assert metrics.USAGE_UNITS_BY_STATE.labels("failed")._value.get() >= 4
     assert units_in_stripe(stripe_server, kept) == 1
     status = await usage_status(flush_resources)
     assert status[str(item.item_id)]["failed"] == 4

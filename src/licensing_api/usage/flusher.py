@@ -221,13 +221,12 @@ def retry_delay(attempts: int, interval_seconds: float) -> timedelta:
 async def _update_gauges(resources: Resources) -> None:
     pending = await resources.redis.hvals(resources.redis_key(redis_keys.PENDING))  # type: ignore[misc]
     async with session_scope(resources.sessionmaker) as session:
-        by_state = await ledger.units_by_state(session)
+        by_state = await ledger.unsettled_units_by_state(session)
         oldest = await ledger.oldest_unsent_at(session)
+    # Reported units are the counter `licensing_usage_units_reported_total`.
     metrics.USAGE_UNITS_BY_STATE.labels("pending_redis").set(sum(int(v) for v in pending))
     metrics.USAGE_UNITS_BY_STATE.labels("in_flight").set(by_state.get(ReportState.PENDING, 0))
-    metrics.USAGE_UNITS_BY_STATE.labels("reported").set(by_state.get(ReportState.SENT, 0))
     metrics.USAGE_UNITS_BY_STATE.labels("failed").set(by_state.get(ReportState.FAILED, 0))
-    metrics.USAGE_UNITS_BY_STATE.labels("local").set(by_state.get(ReportState.LOCAL, 0))
     lag = (utcnow() - oldest).total_seconds() if oldest is not None else 0.0
     metrics.USAGE_FLUSH_LAG.set(max(lag, 0.0))
 
