@@ -96,6 +96,7 @@ async def test_signing_in_works_from_the_keyboard_alone_with_a_visible_focus(bro
     browser.delete_all_cookies()
     browser.get(live_service + "/dashboard")
     wait_for(browser, "#api-key")
+    screenshot(browser, "dashboard-sign-in")
     body = browser.find_element(By.TAG_NAME, "body")
     body.send_keys(Keys.TAB)  # the skip link comes first
     assert browser.switch_to.active_element.get_attribute("class") == "skip-link"
