@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Form, Header, Request
+from fastapi import APIRouter, Depends, Form, Header
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 
 from licensing_api.dependencies import CatalogueDep, SessionDep, SettingsDep
@@ -71,7 +71,6 @@ async def robots_txt(standards: StandardsDep) -> PlainTextResponse:
     },
 )
 async def olp_token(
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     catalogue: CatalogueDep,

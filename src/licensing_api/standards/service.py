@@ -63,7 +63,7 @@ def get_standards(request: Request) -> CrawlerStandards:
 
 
 def install_standards(app: FastAPI, settings: Settings, catalogue: PlanCatalogue) -> None:
-    from licensing_api.standards.router import router
+    from licensing_api.standards.router import router  # the router imports this module
 
     standards = build_standards(settings, catalogue)
     app.state.crawler_standards = standards
