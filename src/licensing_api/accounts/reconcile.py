@@ -117,13 +117,16 @@ async def retrieve_or_deleted(client: stripe.StripeClient, stripe_subscription_i
 async def repair(
     session: AsyncSession, resources: Resources, stripe_subscription_id: str, obj: StripeObject
 ) -> list[ReconcileChange]:
-    subscription = await subscription_by_stripe_id(session, stripe_subscription_id)
-    if subscription is None:  # removed meanwhile
-        return []
+    # Lock the customer before the subscription, in the same order as the webhook handlers.
     customer = await session.scalar(
-        select(Customer).where(Customer.id == subscription.customer_id).with_for_update()
+        select(Customer)
+        .join(Subscription, Subscription.customer_id == Customer.id)
+        .where(Subscription.stripe_subscription_id == stripe_subscription_id)
+        .with_for_update(of=Customer)
     )
-    assert customer is not None  # foreign key
+    subscription = await subscription_by_stripe_id(session, stripe_subscription_id)
+    if customer is None or subscription is None:  # removed meanwhile
+        return []
     now = utcnow()
     status_before, state_before = subscription.status, customer.state
     mirrored = await mirror_subscription(session, subscription, obj) if obj.get("items") else []

@@ -38,6 +38,8 @@ async def subscription_changed(ctx: EventContext) -> EventOutcome:
     deleted = event_type == "customer.subscription.deleted"
     row_freshness = freshness(subscription.stripe_event_at, at) if subscription else Freshness.NEWER
     account_freshness = freshness(customer.state_source_at, at)
+    if subscription is None and not deleted:
+        return EventOutcome.IGNORED  # not provisioned yet: checkout.session.completed will
     if row_freshness is Freshness.OLDER and not deleted:
         return EventOutcome.STALE
     if Freshness.SAME in (row_freshness, account_freshness) and not deleted:
@@ -46,8 +48,6 @@ async def subscription_changed(ctx: EventContext) -> EventOutcome:
         await mirror_subscription(ctx.session, subscription, obj)
         if subscription.stripe_event_at is None or at > subscription.stripe_event_at:
             subscription.stripe_event_at = at
-    elif not deleted:
-        return EventOutcome.IGNORED  # not provisioned yet: checkout.session.completed will
     await apply_account_state(ctx, customer, obj, account_freshness, subscription_id)
     return EventOutcome.APPLIED
 
