@@ -9,16 +9,18 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
 from httpx import AsyncClient, Response
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.provisioning import provision_local_customer
-from licensing_api.db import session_scope
+from licensing_api.db import create_engine, session_scope
 from licensing_api.resources import Resources
 from licensing_api.webhooks.models import WebhookEvent
 from tests.stripe_server.signing import sign_payload
@@ -176,3 +178,27 @@ def charge_for(customer: LinkedCustomer, refunded: bool = True) -> dict[str, Any
 
 def now() -> int:
     return int(time.time())
+
+
+@asynccontextmanager
+async def fail_first_audit_insert(database_url: str) -> AsyncIterator[None]:
+    """The next audit_log insert fails inside PostgreSQL (once), rolling back its transaction."""
+    name = f"fault_{uuid.uuid4().hex[:8]}"
+    engine = create_engine(database_url)
+    async with engine.begin() as connection:
+        await connection.execute(text(f"CREATE SEQUENCE {name}_seq"))
+        await connection.execute(text(
+            f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
+            f"IF nextval('{name}_seq') = 1 THEN RAISE EXCEPTION 'injected failure'; END IF; "
+            f"RETURN NEW; END $$ LANGUAGE plpgsql"))
+        await connection.execute(text(
+            f"CREATE TRIGGER {name} BEFORE INSERT ON audit_log "
+            f"FOR EACH ROW EXECUTE FUNCTION {name}()"))
+    try:
+        yield
+    finally:
+        async with engine.begin() as connection:
+            await connection.execute(text(f"DROP TRIGGER {name} ON audit_log"))
+            await connection.execute(text(f"DROP FUNCTION {name}()"))
+            await connection.execute(text(f"DROP SEQUENCE {name}_seq"))
+        await engine.dispose()

@@ -15,9 +15,11 @@ from tests.webhooks.builders import (
     ROTATED_SECRET,
     WEBHOOK_PATH,
     WEBHOOK_SECRET,
+    audit_states,
     count_events,
     deliver,
     event,
+    fail_first_audit_insert,
     invoice_for,
     linked_customer,
     now,
@@ -139,3 +141,19 @@ async def test_unset_webhook_secret_answers_503(settings: Settings):
             response = await deliver(http, unknown_event())
     assert response.status_code == 503
     assert response.json()["type"].endswith("/webhooks-disabled")
+
+
+async def test_database_failure_answers_500_records_nothing_and_redelivery_applies_once(
+    client, resources, database_url
+):
+    customer = await linked_customer(resources)
+    evt = event("invoice.payment_failed", invoice_for(customer, created=now()), now())
+    async with fail_first_audit_insert(database_url):
+        failed = await deliver(client, evt)
+        assert failed.status_code == 500
+        assert failed.json()["type"].endswith("/webhook-failed")
+        assert await count_events(resources, evt["id"]) == 0
+        retried = await deliver(client, evt)
+    assert retried.json()["outcome"] == "applied"
+    assert [s for s in await audit_states(resources, customer.id)
+            if s == ("active", "past_due")] == [("active", "past_due")]

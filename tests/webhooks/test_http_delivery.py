@@ -3,17 +3,13 @@ the app served by uvicorn and retries non-2xx answers, as Stripe does."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-
 import pytest
-from sqlalchemy import func, select, text
+from sqlalchemy import func, select
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.db import create_engine, session_scope
+from licensing_api.db import session_scope
 from licensing_api.signup.service import start_signup, take_signup_secret
-from tests.webhooks.builders import count_events, customer_row, unique
+from tests.webhooks.builders import count_events, customer_row, fail_first_audit_insert, unique
 from tests.webhooks.served import PLAN, provision, wait_for_deliveries
 
 
@@ -53,30 +49,6 @@ async def test_ending_events_from_stripe_revoke_the_account(
     deliveries = wait_for_deliveries(stripe_server, served)
     assert all(d["status"] == 200 for d in deliveries[-5:])
     assert (await customer_row(synced, customer.id)).state == AccountState.REVOKED
-
-
-@asynccontextmanager
-async def fail_first_audit_insert(database_url: str) -> AsyncIterator[None]:
-    """The next audit_log insert fails inside PostgreSQL (once), rolling back its transaction."""
-    name = f"fault_{uuid.uuid4().hex[:8]}"
-    engine = create_engine(database_url)
-    async with engine.begin() as connection:
-        await connection.execute(text(f"CREATE SEQUENCE {name}_seq"))
-        await connection.execute(text(
-            f"CREATE FUNCTION {name}() RETURNS trigger AS $$ BEGIN "
-            f"IF nextval('{name}_seq') = 1 THEN RAISE EXCEPTION 'injected failure'; END IF; "
-            f"RETURN NEW; END $$ LANGUAGE plpgsql"))
-        await connection.execute(text(
-            f"CREATE TRIGGER {name} BEFORE INSERT ON audit_log "
-            f"FOR EACH ROW EXECUTE FUNCTION {name}()"))
-    try:
-        yield
-    finally:
-        async with engine.begin() as connection:
-            await connection.execute(text(f"DROP TRIGGER {name} ON audit_log"))
-            await connection.execute(text(f"DROP FUNCTION {name}()"))
-            await connection.execute(text(f"DROP SEQUENCE {name}_seq"))
-        await engine.dispose()
 
 
 async def test_database_failure_mid_handler_is_retried_by_stripe_and_applied_once(
