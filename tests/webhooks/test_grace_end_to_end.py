@@ -15,7 +15,7 @@ from tests.stripe_server.billing import add_interval
 from tests.webhooks.builders import customer_row
 from tests.webhooks.served import provision, wait_for_deliveries
 
-GRACE_LEFT_SECONDS = 8  # wall-clock time between the failed payment's deadline and now
+GRACE_LEFT_SECONDS = 10  # wall-clock time between the failed payment's deadline and now
 POLL_SECONDS = 0.05
 
 

@@ -76,11 +76,11 @@ async def run_grace_checks(resources: Resources) -> None:
     """Forever: one check per interval. A database outage is logged and retried next time."""
     interval = resources.settings.grace_check_interval_seconds
     while True:
+        await asyncio.sleep(interval)
         try:
             await suspend_expired_grace(resources)
         except (SQLAlchemyError, RedisError, OSError) as exc:
             logger.warning("grace_check_failed", extra={"error": type(exc).__name__})
-        await asyncio.sleep(interval)
 
 
 @asynccontextmanager
