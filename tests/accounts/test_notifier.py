@@ -15,6 +15,8 @@ from email.policy import default
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
+
 from licensing_api.accounts.notifier import (
     AccountNotice,
     LogNotifier,
@@ -24,6 +26,7 @@ from licensing_api.accounts.notifier import (
     create_notifier,
     deliver_notice,
 )
+from licensing_api.settings import SettingsError, load_settings
 
 NOTICE = AccountNotice(NoticeKind.PAYMENT_FAILED, uuid.uuid4(), "crawler@example.com",
                        "payment_failed", datetime(2026, 12, 3, tzinfo=UTC))
@@ -113,3 +116,16 @@ async def test_unreachable_notifier_is_logged_and_reported_not_raised(caplog):
     with caplog.at_level("WARNING", logger="licensing_api.accounts.notifier"):
         assert not await deliver_notice(WebhookNotifier(f"http://127.0.0.1:{port}/"), NOTICE)
     assert any(r.getMessage() == "account_notice_failed" for r in caplog.records)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"notifier": "smtp"}, "invalid setting NOTIFIER: NOTIFIER=smtp needs SMTP_URL"),
+    ({"notifier": "webhook"}, "invalid setting NOTIFIER: NOTIFIER=webhook needs NOTIFIER_WEBHOOK_URL"),
+    ({"smtp_url": "mail.example:25"}, "invalid setting SMTP_URL: use smtp://"),
+    ({"refund_action": "refund"}, "invalid setting REFUND_ACTION: Input should be 'revoke' or 'suspend'"),
+])
+def test_incomplete_notifier_settings_stop_start_up_with_one_line(overrides, message):
+    with pytest.raises(SettingsError) as raised:
+        load_settings(_env_file=None, **overrides)
+    assert str(raised.value).startswith(message)
+    assert "\n" not in str(raised.value)
