@@ -124,7 +124,7 @@ async def test_unreachable_notifier_is_logged_and_reported_not_raised(caplog):
     ({"smtp_url": "mail.example:25"}, "invalid setting SMTP_URL: use smtp://"),
     ({"refund_action": "refund"}, "invalid setting REFUND_ACTION: Input should be 'revoke' or 'suspend'"),
 ])
-def test_incomplete_notifier_settings_stop_start_up_with_one_line(overrides, message):
+def test_bad_notifier_or_action_settings_stop_start_up_with_one_line(overrides, message):
     with pytest.raises(SettingsError) as raised:
         load_settings(_env_file=None, **overrides)
     assert str(raised.value).startswith(message)
