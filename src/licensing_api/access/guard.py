@@ -45,6 +45,7 @@ from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
 
+CRAWLER_CHARGED = CRAWLER_CHARGED_HEADER.encode()
 _CACHE_HIT = metrics.ACCESS_CACHE_LOOKUPS.labels(result="hit")
 _CACHE_MISS = metrics.ACCESS_CACHE_LOOKUPS.labels(result="miss")
 _CACHE_NEGATIVE = metrics.ACCESS_CACHE_LOOKUPS.labels(result="negative")
@@ -117,8 +118,8 @@ class AccessGuard:
             wait = max(1, math.ceil(target.period_end_epoch - now))
             raise UsageCapReached(
                 f"the plan's {plan.cap_units} requests for this period are used up; "
-                f"the next period starts at {target.period_end_header}",
-                headers={"Retry-After": str(wait), "X-Usage-Cap": target.cap_header or ""},
+                f"the next period starts at {target.period_end_text}",
+                headers={"Retry-After": str(wait), "X-Usage-Cap": str(plan.cap_units)},
             )
         if plan.rate_limit_per_second is not None:
             wait = self.limiter.acquire(record.key_id_text, plan.rate_limit_per_second, now)
@@ -129,21 +130,16 @@ class AccessGuard:
                 )
         return record
 
-    def meter(self, record: AccessRecord) -> dict[str, str]:
-        """Count one served request; the usage headers of its response."""
+    def meter(self, record: AccessRecord) -> list[tuple[bytes, bytes]]:
+        """Count one served request; the usage headers of its response, as raw ASGI headers
+        (most are encoded once per record: this runs on every served request)."""
         target = record.target
         assert target is not None  # authorize() refused records without one
         units = self.tally.add(target.period_field, record.key_id_text, self.clock())
-        headers = {
-            "X-Usage-Units": str(units),
-            "X-Usage-Included": target.included_header,
-            "X-Usage-Period-End": target.period_end_header,
-        }
-        if target.cap_header is not None:
-            headers["X-Usage-Cap"] = target.cap_header
+        headers = [(b"x-usage-units", str(units).encode()), *target.static_headers]
         charged = self.standards.crawler_charged(target.plan.id, units - 1)
         if charged is not None:
-            headers[CRAWLER_CHARGED_HEADER] = charged
+            headers.append((CRAWLER_CHARGED, charged.encode()))
         return headers
 
     def _enforce_account_state(self, record: AccessRecord, now: float) -> None:
@@ -200,17 +196,17 @@ class AccessGuard:
 
 
 def credentials_of(request: Request) -> str | None:
-    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent.
-
-    `Authorization: License …` is the same key presented as an RSL license token
-    (standards/olp.py issues the key as the token)."""
-    headers = request.headers
-    authorization = headers.get("authorization")
+    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent."""
+    authorization = api_key = None
+    for name, value in request.scope["headers"]:  # ASGI header names are lowercase
+        if name == b"authorization":
+            authorization = value.decode("latin-1")
+        elif name == b"x-api-key":
+            api_key = value.decode("latin-1")
     if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        if scheme.lower() in ("bearer", "license"):
-            return value.strip()
-    api_key = headers.get("x-api-key")
+        scheme, _, credentials = authorization.partition(" ")
+        if scheme.lower() == "bearer":
+            return credentials.strip()
     if api_key is not None:
         return api_key.strip()
     return None if authorization is None else ""

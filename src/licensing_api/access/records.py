@@ -34,10 +34,9 @@ class UsageTarget:
     plan: PlanSpec
     period_field: str  # usage/redis_keys.py field "{item_id}:{period_start_epoch}"
     period_end_epoch: float
-    # Header values that do not change within a period, formatted once.
-    included_header: str
-    period_end_header: str
-    cap_header: str | None
+    period_end_text: str  # ISO 8601, "Z"
+    # Usage headers that do not change within a period, encoded once (raw ASGI headers).
+    static_headers: tuple[tuple[bytes, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +92,13 @@ async def load_access_record(
 
 
 def _usage_target(item: SubscriptionItem, plan: PlanSpec) -> UsageTarget:
+    period_end = item.current_period_end.isoformat().replace("+00:00", "Z")
+    static_headers = [
+        (b"x-usage-included", str(plan.included_units).encode()),
+        (b"x-usage-period-end", period_end.encode()),
+    ]
+    if plan.cap_units is not None:
+        static_headers.append((b"x-usage-cap", str(plan.cap_units).encode()))
     return UsageTarget(
         item_id=item.id,
         period_start=item.current_period_start,
@@ -100,7 +106,6 @@ def _usage_target(item: SubscriptionItem, plan: PlanSpec) -> UsageTarget:
         plan=plan,
         period_field=item_period_field(item.id, item.current_period_start),
         period_end_epoch=item.current_period_end.timestamp(),
-        included_header=str(plan.included_units),
-        period_end_header=item.current_period_end.isoformat().replace("+00:00", "Z"),
-        cap_header=None if plan.cap_units is None else str(plan.cap_units),
+        period_end_text=period_end,
+        static_headers=tuple(static_headers),
     )

@@ -99,16 +99,10 @@ def get_hot_path(request: Request) -> HotPath:
     return request.state.hot_path  # type: ignore[no-any-return]
 
 
-async def licensed_access(request: Request) -> AccessRecord:
-    """The one dependency of a licensed content route: every check, no metering yet."""
-    return await request.state.hot_path.guard.authorize(request)  # type: ignore[no-any-return]
-
-
 async def authenticated_key(request: Request) -> AccessRecord:
     """A known, unrevoked key (account state not enforced): usage and key management."""
     return await request.state.hot_path.guard.authenticate(request)  # type: ignore[no-any-return]
 
 
 HotPathDep = Annotated[HotPath, Depends(get_hot_path)]
-LicensedAccess = Annotated[AccessRecord, Depends(licensed_access)]
 AuthenticatedKey = Annotated[AccessRecord, Depends(authenticated_key)]

@@ -1,0 +1,324 @@
+"""Benchmark: the licensed content path against a bare route serving the same bytes.
+
+    .venv/bin/python bench/run.py [--rounds 3] [--duration 5] [--connections 32]
+
+Starts the service (real PostgreSQL in a fresh database, real Redis under a fresh key
+prefix, one uvicorn worker, billing off) with `bench/app.py`'s extra bare route, provisions
+a customer and key, then alternates load between `/v1/content/bench-bare/{item}` and
+`/v1/content/{item}` with `bench/loadgen.py` (a separate process on loopback). Prints req/s,
+p50 and p99 of both and their ratios, then checks that Redis accounts for every 200 served
+(units counted = 200s served, exactly) and cleans up. Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+import asyncpg
+import httpx
+from sqlalchemy import func, select
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "src"))
+
+from licensing_api.billing.plans import load_catalogue  # noqa: E402
+from licensing_api.billing.provisioning import provision_local_customer  # noqa: E402
+from licensing_api.db import session_scope  # noqa: E402
+from licensing_api.db_cli import upgrade_database  # noqa: E402
+from licensing_api.resources import open_resources  # noqa: E402
+from licensing_api.settings import load_settings  # noqa: E402
+from licensing_api.usage.models import UsageReport  # noqa: E402
+from licensing_api.usage.redis_keys import PENDING, PERIOD_TOTALS, item_period_field  # noqa: E402
+
+ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+ITEM = "sourdough-chemistry"
+# A plan whose rate limit does not get in the way: the limiter still runs on every request.
+BENCH_PLANS = """
+[plans.bench]
+name = "Benchmark"
+kind = "hybrid"
+currency = "usd"
+base_amount = 100
+included_units = 1000
+unit_amount_decimal = "0.1"
+rate_limit_per_second = 1000000
+"""
+
+
+async def create_database() -> tuple[str, str]:
+    name = f"licensing_bench_{uuid.uuid4().hex[:8]}"
+    connection = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await connection.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await connection.close()
+    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
+    return name, f"{base}/{name}"
+
+
+async def drop_database(name: str) -> None:
+    connection = await asyncpg.connect(ADMIN_DSN)
+    try:
+        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await connection.close()
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_server(env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    log = (workdir / "server.log").open("wb")
+    return subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", "bench.app:create_bench_app", "--factory",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
+            "--no-access-log", "--log-level", "warning",
+        ],
+        env=env, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
+    )
+
+
+async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
+    async with httpx.AsyncClient() as http:
+        for _ in range(300):
+            if process.poll() is not None:
+                raise SystemExit("the server exited during start-up; see server.log")
+            try:
+                if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            await asyncio.sleep(0.1)
+    raise SystemExit("the server did not start within 30 s")
+
+
+def load(client: str, port: int, path: str, headers: list[str], duration: float, connections: int) -> dict:
+    """One round of load: requests, 200s, req/s, p50 and p99 (ms)."""
+    if client == "wrk":
+        command = [
+            "wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(duration))}s", "--latency",
+            "-s", str(ROOT / "bench" / "wrk_report.lua"), f"http://127.0.0.1:{port}{path}",
+        ]
+        for header in headers:
+            command += ["-H", header]
+        output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True)
+        report = json.loads(output.stdout.strip().splitlines()[-1])
+        seconds = report["duration_us"] / 1e6
+        return {
+            "requests": report["requests"],
+            "ok": report["requests"] - report["non_2xx"],
+            "other": {"non-2xx": report["non_2xx"], "socket errors": report["socket_errors"]},
+            "duration": seconds,
+            "rps": report["requests"] / seconds,
+            "p50_ms": report["p50_us"] / 1000,
+            "p99_ms": report["p99_us"] / 1000,
+        }
+    command = [
+        sys.executable, str(ROOT / "bench" / "loadgen.py"), "--port", str(port), "--path", path,
+        "--duration", str(duration), "--connections", str(connections),
+    ]
+    for header in headers:
+        command += ["--header", header]
+    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True)
+    report = json.loads(output.stdout)
+    statuses = report["statuses"]
+    return {
+        **report,
+        "ok": statuses.get("200", 0),
+        "other": {status: n for status, n in statuses.items() if status != "200"},
+    }
+
+
+async def served_by_server(port: int) -> int:
+    """200 answers of the licensed item route, from the server's request metric."""
+    async with httpx.AsyncClient() as http:
+        text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
+    wanted = 'licensing_http_requests_total{route="/v1/content/{path}",status="200"} '
+    return sum(int(float(line[len(wanted):])) for line in text.splitlines() if line.startswith(wanted))
+
+
+def start_profiler(py_spy: str, pid: int, name: str, duration: float) -> subprocess.Popen[bytes]:
+    """py-spy sampling the server during one round: a raw (collapsed stacks) file per endpoint."""
+    output = Path(f"profile-{name}.txt").resolve()
+    print(f"  profiling {name} into {output}")
+    return subprocess.Popen(
+        [py_spy, "record", "--format", "raw", "-r", "400", "-o", str(output), "-p", str(pid),
+         "-d", str(max(1, int(duration) - 1)), "--nonblocking"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux /proc), immune to other processes' load."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summarise(runs: list[dict]) -> dict[str, float]:
+    """Req/s over all rounds; p50 and p99 as the median of the rounds' values."""
+    requests = sum(run["requests"] for run in runs)
+    seconds = sum(run["duration"] for run in runs)
+    return {
+        "rps": requests / seconds,
+        "p50": statistics.median(run["p50_ms"] for run in runs),
+        "p99": statistics.median(run["p99_ms"] for run in runs),
+        "requests": requests,
+        "cpu_us": 1e6 * sum(run["server_cpu"] for run in runs) / requests,
+    }
+
+
+async def main(args: argparse.Namespace) -> int:
+    workdir = Path(tempfile.mkdtemp(prefix="licensing-bench-"))
+    plans = workdir / "plans.toml"
+    plans.write_text(BENCH_PLANS)
+    db_name, database_url = await create_database()
+    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    process = None
+    try:
+        await asyncio.to_thread(upgrade_database, database_url)
+        settings = load_settings(
+            database_url=database_url, redis_url=REDIS_URL, redis_key_prefix=prefix,
+            plans_file=plans, _env_file=None,
+        )
+        async with open_resources(settings, load_catalogue(plans)) as resources:
+            async with session_scope(resources.sessionmaker) as session:
+                customer = await provision_local_customer(
+                    session, "bench@example.com", resources.catalogue.get("bench")
+                )
+        secret = customer.first_key.secret
+        period_field = item_period_field(customer.usage_item.id, customer.usage_item.current_period_start)
+
+        port = free_port()
+        env = {
+            "PATH": os.environ["PATH"],
+            "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": REDIS_URL,
+            "REDIS_KEY_PREFIX": prefix,
+            "PLANS_FILE": str(plans),
+            "LOG_LEVEL": "warning",
+            "ACCESS_LOG": "true" if args.access_log else "false",
+        }
+        process = start_server(env, port, workdir)
+        await wait_ready(port, process)
+
+        licensed = (f"/v1/content/{ITEM}", [f"Authorization: Bearer {secret}"])
+        bare = (f"/v1/content/bench-bare/{ITEM}", [])
+        licensed_200s = 0
+        results: dict[str, list[dict]] = {"bare": [], "licensed": []}
+        print(f"warm-up {args.warmup:.0f} s each; {args.rounds} rounds × {args.duration:.0f} s, "
+              f"{args.connections} connections, client {args.client}, one uvicorn worker", flush=True)
+        for name, (path, headers) in (("bare", bare), ("licensed", licensed)):
+            run = await asyncio.to_thread(load, args.client, port, path, headers, args.warmup, args.connections)
+            if name == "licensed":
+                licensed_200s += run["ok"]
+        for round_number in range(args.rounds):
+            order = (("bare", bare), ("licensed", licensed))
+            if round_number % 2:
+                order = order[::-1]  # alternate which goes first
+            for name, (path, headers) in order:
+                cpu_before = cpu_seconds(process.pid)
+                profiler = None
+                if args.profile and round_number == args.rounds - 1:
+                    profiler = start_profiler(args.profile, process.pid, name, args.duration)
+                run = await asyncio.to_thread(
+                    load, args.client, port, path, headers, args.duration, args.connections
+                )
+                if profiler is not None:
+                    profiler.wait(60)
+                run["server_cpu"] = cpu_seconds(process.pid) - cpu_before
+                results[name].append(run)
+                if any(run["other"].values()):
+                    print(f"  {name}: unexpected answers {run['other']}")
+                if name == "licensed":
+                    licensed_200s += run["ok"]
+                print(f"  round {round_number + 1} {name:8} {run['rps']:8.0f} req/s  "
+                      f"p50 {run['p50_ms']:6.2f} ms  p99 {run['p99_ms']:6.2f} ms  "
+                      f"server CPU {1e6 * run['server_cpu'] / run['requests']:6.1f} µs/request", flush=True)
+
+        bare_s, licensed_s = summarise(results["bare"]), summarise(results["licensed"])
+        per_round = [
+            lic["rps"] / b["rps"] for b, lic in zip(results["bare"], results["licensed"], strict=True)
+        ]
+        print()
+        print(f"{'':10}{'req/s':>10}{'p50 ms':>10}{'p99 ms':>10}{'CPU µs/req':>12}")
+        for label, summary in (("bare", bare_s), ("licensed", licensed_s)):
+            print(f"{label:10}{summary['rps']:10.0f}{summary['p50']:10.2f}{summary['p99']:10.2f}"
+                  f"{summary['cpu_us']:12.1f}")
+        throughput_ratio = licensed_s["rps"] / bare_s["rps"]
+        p99_ratio = licensed_s["p99"] / bare_s["p99"]
+        print(f"throughput licensed/bare = {throughput_ratio:.3f} (target >= 0.90; "
+              f"per round: {', '.join(f'{r:.3f}' for r in per_round)}; median {statistics.median(per_round):.3f})")
+        print(f"server CPU per request bare/licensed = {bare_s['cpu_us'] / licensed_s['cpu_us']:.3f} "
+              "(the throughput ratio a saturated, uncontended core would give)")
+        print(f"p99 licensed/bare = {p99_ratio:.3f} (target <= 1.30); "
+              f"p50 licensed/bare = {licensed_s['p50'] / bare_s['p50']:.3f}")
+
+        # Reconcile: the server's own count of 200s (its request metric, independent of the
+        # tally), then a graceful stop, which moves the worker's last tally into Redis.
+        await asyncio.sleep(0.5)
+        served_200s = await served_by_server(port)
+        process.send_signal(signal.SIGTERM)
+        process.wait(30)
+        async with open_resources(settings, load_catalogue(plans)) as resources:
+            period = int(await resources.redis.hget(prefix + PERIOD_TOTALS, period_field) or 0)
+            pending = int(await resources.redis.hget(prefix + PENDING, period_field) or 0)
+            async with resources.sessionmaker() as session:
+                ledger = int(await session.scalar(select(func.coalesce(func.sum(UsageReport.units), 0))) or 0)
+        in_flight = period - pending - ledger  # taken by a flush still in progress (normally 0)
+        print(f"licensed 200s: counted by the server {served_200s}, received by the client "
+              f"{licensed_200s}; Redis period total {period} (pending {pending} + ledger {ledger}"
+              f" + in a flush {in_flight})")
+        reconciled = period == served_200s and (args.client == "wrk" or period == licensed_200s)
+        print("units counted = 200s served: " + ("EXACT" if reconciled else "MISMATCH"))
+        ok = reconciled and throughput_ratio >= 0.90 and p99_ratio <= 1.30
+        return 0 if ok else 1
+    finally:
+        if process is not None and process.poll() is None:
+            process.kill()
+        cleanup = await asyncio.to_thread(lambda: None)
+        del cleanup
+        from redis.asyncio import Redis
+
+        redis = Redis.from_url(REDIS_URL)
+        async for key in redis.scan_iter(match=prefix + "*", count=1000):
+            await redis.delete(key)
+        await redis.aclose()
+        await drop_database(db_name)
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="licensed vs bare throughput and latency")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=float, default=5.0, help="seconds per round and endpoint")
+    parser.add_argument("--warmup", type=float, default=2.0)
+    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--access-log", action="store_true", help="keep the JSON access log on")
+    parser.add_argument(
+        "--client", choices=("wrk", "python"), default="wrk" if shutil.which("wrk") else "python",
+        help="load generator: wrk (default when installed) or bench/loadgen.py",
+    )
+    parser.add_argument("--profile", metavar="PY_SPY", help="path of py-spy: profile the last round")
+    started = time.monotonic()
+    code = asyncio.run(main(parser.parse_args()))
+    print(f"({time.monotonic() - started:.0f} s)")
+    sys.exit(code)
