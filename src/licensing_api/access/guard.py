@@ -196,7 +196,10 @@ class AccessGuard:
 
 
 def credentials_of(request: Request) -> str | None:
-    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent."""
+    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent.
+
+    `Authorization: License …` is the same key presented as an RSL license token
+    (standards/olp.py issues the API key as the token)."""
     authorization = api_key = None
     for name, value in request.scope["headers"]:  # ASGI header names are lowercase
         if name == b"authorization":
@@ -205,7 +208,7 @@ def credentials_of(request: Request) -> str | None:
             api_key = value.decode("latin-1")
     if authorization is not None:
         scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() == "bearer":
+        if scheme.lower() in ("bearer", "license"):
             return credentials.strip()
     if api_key is not None:
         return api_key.strip()
