@@ -21,7 +21,7 @@ from licensing_api.dashboard.chart import DailyUnits
 from licensing_api.dashboard.sessions import DashboardSession
 from licensing_api.db import utcnow
 from licensing_api.keys.models import ApiKey, KeyStatus
-from licensing_api.keys.service import digest_of, is_well_formed
+from licensing_api.keys.service import digest_of, is_well_formed, list_keys
 from licensing_api.resources import Resources
 from licensing_api.usage import redis_keys
 from licensing_api.usage.models import KeyDailyUsage
@@ -91,11 +91,7 @@ async def account_overview(
 ) -> AccountOverview:
     """Everything the page shows but invoices; `tally` is this worker's unmoved usage."""
     customer = await customer_of(session, dashboard_session)
-    keys = list(
-        await session.scalars(
-            select(ApiKey).where(ApiKey.customer_id == customer.id).order_by(ApiKey.created_at.desc())
-        )
-    )
+    keys = list(reversed(await list_keys(session, customer.id)))  # as `GET /v1/keys`, newest first
     try:
         usage: UsageSummary | None = await current_usage(
             session, resources.redis, resources.settings.redis_key_prefix, resources.catalogue,
