@@ -135,6 +135,10 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
     ctx.emit("invoice.finalized", inv)
     if total == 0:
         mark_paid(ctx, inv, None)
+    elif sub.get("collection_method") == "send_invoice":
+        # Emailed to the customer, paid later (`POST /v1/invoices/{id}/pay`); no charge now.
+        inv.update(due_date=now + 86400 * (sub.get("days_until_due") or 30))
+        ctx.emit("invoice.sent", inv)
     elif attempt:
         attempt_payment(ctx, inv)
     return inv

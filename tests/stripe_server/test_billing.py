@@ -150,3 +150,20 @@ def test_hosted_checkout_page_pays_and_redirects(stripe_client):
     resp = httpx.post(session.url, data={"payment_method": "pm_card_visa"})
     assert resp.status_code == 303
     assert resp.headers["location"] == f"https://pub.example/ok?cs={session.id}"
+
+
+def test_send_invoice_subscription_starts_active_with_an_open_invoice(stripe_client):
+    product = stripe_client.v1.products.create({"name": "Emailed"})
+    price = stripe_client.v1.prices.create({
+        "product": product.id, "currency": "usd", "unit_amount": 5000,
+        "recurring": {"interval": "month"}})
+    customer = stripe_client.v1.customers.create({"email": "invoice@example.com"})
+    sub = stripe_client.v1.subscriptions.create({
+        "customer": customer.id, "items": [{"price": price.id}],
+        "collection_method": "send_invoice", "days_until_due": 30})
+    assert sub.status == "active"
+    invoice = stripe_client.v1.invoices.retrieve(sub.latest_invoice)
+    assert invoice.status == "open"
+    assert invoice.due_date == invoice.created + 30 * 86400
+    failed = stripe_client.v1.events.list({"type": "invoice.payment_failed"}).data
+    assert all(e.data.object.id != invoice.id for e in failed)

@@ -113,6 +113,7 @@ def create_subscription(ctx: Ctx) -> dict:
         billing_cycle_anchor=now, billing_cycle_anchor_config=None, currency=first["currency"],
         status="incomplete", metadata=merge_metadata({}, p.get("metadata")),
         description=p.get("description"), collection_method=p.get("collection_method", "charge_automatically"),
+        days_until_due=int(p["days_until_due"]) if p.get("days_until_due") else None,
         cancel_at=None, canceled_at=None, ended_at=None, cancel_at_period_end=as_bool(p, "cancel_at_period_end", False),
         trial_end=None, trial_start=None, pending_update=None, pending_invoice_item_interval=None,
         next_pending_invoice_item_invoice=None, pause_collection=None, transfer_data=None,
@@ -123,13 +124,18 @@ def create_subscription(ctx: Ctx) -> dict:
     )
     if p.get("default_payment_method"):
         sub["default_payment_method"] = attach_pm(ctx, p["default_payment_method"], cus["id"])["id"]
-    if behavior == "error_if_incomplete" and not _payment_ok(ctx, sub):
+    sends_invoice = sub["collection_method"] == "send_invoice"
+    if sends_invoice and not sub["days_until_due"]:
+        raise StripeError("Missing required param: days_until_due.", code="parameter_missing",
+                          param="days_until_due")
+    if behavior == "error_if_incomplete" and not sends_invoice and not _payment_ok(ctx, sub):
         raise billing.card_declined()
     state.subscriptions[sub["id"]] = sub
     for i, spec in enumerate(specs):
         _new_item(ctx, sub, spec, i, now, end)
     licensed_total = sum(ln["amount"] for ln in billing.licensed_lines(ctx, "", sub, now, end))
-    if behavior != "default_incomplete" and (licensed_total == 0 or _payment_ok(ctx, sub)):
+    # An emailed invoice is not paid at creation: Stripe starts such a subscription active.
+    if behavior != "default_incomplete" and (sends_invoice or licensed_total == 0 or _payment_ok(ctx, sub)):
         sub["status"] = "active"  # Stripe answers with the post-payment status
     ctx.emit("customer.subscription.created", state.view(sub))
     inv = billing.create_invoice(ctx, sub, "subscription_create",
