@@ -76,7 +76,8 @@ def verify_signature(payload: bytes, signature: str | None, secrets: list[str]) 
             )
             return
         except stripe.SignatureVerificationError as exc:
-            problem = str(exc.user_message or exc)
+            if "tolerance" not in problem:  # a matching but stale signature says more
+                problem = str(exc.user_message or exc)
         except UnicodeDecodeError:
             raise InvalidWebhook("the body is not UTF-8") from None
     raise InvalidWebhook(f"bad Stripe-Signature: {problem}")
