@@ -6,8 +6,10 @@ A fresh deployment (bench/harness.py: PostgreSQL, Redis, billing off, access log
 each round, 1 worker then 2 workers: start `serve`, warm up, then `wrk` (Debian package
 `wrk`, one thread, keep-alive connections, fixed duration) on the licensed content path
 `/v1/content/{item}` with a valid key; stop with SIGTERM. Prints each run's req/s and
-non-2xx count, the medians and their ratio (the target is ≥ 1.6× on a 2-core machine), plus
-the load average before each run: the machine is shared, so read the figures with it.
+non-2xx count, the server's CPU (cores used, CPU µs per request: if that stays flat from 1 to 2
+workers, the workers scale and only the cores they get limit them), the medians and their
+ratio (the target is ≥ 1.6× on a 2-core machine), plus the load average before each run: the
+machine is shared, so read the figures with it.
 Not part of the test suite.
 """
 
@@ -32,6 +34,21 @@ ITEM = "sourdough-chemistry"
 WARM_UP_SECONDS = 3
 
 
+def server_cpu_seconds(root_pid: int) -> float:
+    """User + system CPU of `serve` and its worker processes so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for stat_path in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat_path.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        pid, ppid = int(stat_path.parent.name), int(fields[1])
+        if root_pid in (pid, ppid):
+            total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def wrk(url: str, secret: str, duration: float, connections: int) -> tuple[float, int, str]:
     """req/s, non-2xx responses, the p99 latency line."""
     result = subprocess.run(
@@ -51,8 +68,12 @@ async def measure(deployment: Deployment, workers: int, secret: str, args: argpa
         await deployment.wait_ready()
         await asyncio.to_thread(wrk, deployment.url, secret, WARM_UP_SECONDS, args.connections)
         load = os.getloadavg()[0]
+        assert deployment.process is not None
+        cpu_before = server_cpu_seconds(deployment.process.pid)
         rps, non_2xx, p99 = await asyncio.to_thread(wrk, deployment.url, secret, args.duration, args.connections)
+        cpu = server_cpu_seconds(deployment.process.pid) - cpu_before
         print(f"  {workers} worker(s): {rps:8.0f} req/s  p99 {p99:>8}  non-2xx {non_2xx}  "
+              f"server CPU {cpu / args.duration:.2f} cores, {cpu * 1e6 / (rps * args.duration):.0f} µs/request  "
               f"(1-min load average before: {load:.2f})", flush=True)
         if non_2xx:
             raise SystemExit(f"{non_2xx} non-2xx responses: the measurement is not of served requests")
