@@ -71,7 +71,7 @@ def serving(env: dict[str, str], cwd: Path, *args: str) -> Iterator[Server]:
     full_env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "PORT": str(port), **env}
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "licensing_api.cli", "serve", *args],
+            [str(Path(sys.executable).with_name("licensing-api")), "serve", *args],  # the image's command
             cwd=cwd, env=full_env, stdout=log, stderr=subprocess.STDOUT,
         )
     server = Server(process, port, log_path)
