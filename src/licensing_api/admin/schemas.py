@@ -14,6 +14,25 @@ from licensing_api.usage.models import ReportState
 
 Item = TypeVar("Item")
 
+# Examples shown in the OpenAPI (`/docs`).
+CUSTOMER_EXAMPLE: dict[str, Any] = {
+    "id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11", "email": "crawler@example.com",
+    "stripe_customer_id": "cus_Q1w2e3r4", "state": "active", "grace_until": None,
+    "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-01T09:00:00Z",
+}
+SUBSCRIPTION_EXAMPLE: dict[str, Any] = {
+    "id": "9c1d2e3f-4a5b-4c6d-8e7f-0a1b2c3d4e5f", "customer_id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11",
+    "plan_id": "standard", "stripe_subscription_id": "sub_1Q2w3E4r", "status": "active",
+    "current_period_start": "2026-11-01T09:00:00Z", "current_period_end": "2026-12-01T09:00:00Z",
+    "created_at": "2026-11-01T09:00:00Z",
+}
+KEY_EXAMPLE: dict[str, Any] = {
+    "id": "0b7f5d0e-8a4e-4a3c-9f7e-2d1c5b6a7e80",
+    "customer_id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11", "name": "first key",
+    "prefix": "lk_Xk3v9QaZ", "status": "revoked", "created_at": "2026-11-01T09:00:00Z",
+    "last_used_at": "2026-11-20T17:42:10Z", "revoked_at": "2026-11-21T08:00:00Z",
+}
+
 
 class Page(BaseModel, Generic[Item]):
     items: list[Item]
@@ -35,11 +54,7 @@ class CustomerOut(Orm):
     created_at: datetime
     updated_at: datetime
 
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11", "email": "crawler@example.com",
-        "stripe_customer_id": "cus_Q1w2e3r4", "state": "active", "grace_until": None,
-        "created_at": "2026-11-01T09:00:00Z", "updated_at": "2026-11-01T09:00:00Z",
-    }]})
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [CUSTOMER_EXAMPLE]})
 
 
 class SubscriptionItemOut(Orm):
@@ -62,9 +77,20 @@ class SubscriptionOut(Orm):
     current_period_end: datetime
     created_at: datetime
 
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [SUBSCRIPTION_EXAMPLE]})
+
 
 class SubscriptionDetail(SubscriptionOut):
     items: list[SubscriptionItemOut]
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        **SUBSCRIPTION_EXAMPLE, "items": [{
+            "id": "0b7f5d0e-8a4e-4a3c-9f7e-2d1c5b6a7e80", "kind": "metered",
+            "stripe_subscription_item_id": "si_Q1w2e3", "stripe_price_id": "price_Q1w2e3",
+            "meter_event_name": "licensed_requests.standard",
+            "current_period_start": "2026-11-01T09:00:00Z", "current_period_end": "2026-12-01T09:00:00Z",
+        }],
+    }]})
 
 
 class AdminKeyOut(Orm):
@@ -77,12 +103,7 @@ class AdminKeyOut(Orm):
     last_used_at: datetime | None
     revoked_at: datetime | None
 
-    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
-        "id": "0b7f5d0e-8a4e-4a3c-9f7e-2d1c5b6a7e80",
-        "customer_id": "5a0e8c1e-4f0e-4a57-9d53-0f3b0c1f5a11", "name": "first key",
-        "prefix": "lk_Xk3v9QaZ", "status": "revoked", "created_at": "2026-11-01T09:00:00Z",
-        "last_used_at": "2026-11-20T17:42:10Z", "revoked_at": "2026-11-21T08:00:00Z",
-    }]})
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [KEY_EXAMPLE]})
 
 
 class AuditEntryOut(Orm):
@@ -97,6 +118,12 @@ class CustomerDetail(CustomerOut):
     subscriptions: list[SubscriptionOut]
     keys: list[AdminKeyOut]
     audit_log: list[AuditEntryOut] = Field(description="every state change, oldest first")
+
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        **CUSTOMER_EXAMPLE, "subscriptions": [SUBSCRIPTION_EXAMPLE], "keys": [KEY_EXAMPLE],
+        "audit_log": [{"from_state": "active", "to_state": "past_due", "reason": "payment_failed",
+                       "source": "stripe:evt_1Q2w3E", "created_at": "2026-11-15T10:00:00Z"}],
+    }]})
 
 
 class StateChange(BaseModel):
@@ -122,6 +149,15 @@ class PlanOut(BaseModel):
     stripe_product_id: str | None = Field(description="null until `licensing-api plans sync`")
     stripe_meter_id: str | None
 
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": "standard", "name": "Standard", "kind": "hybrid", "currency": "usd", "interval": "month",
+        "base_amount": 4900, "included_units": 100000,
+        "tiers": [{"up_to": 100000, "unit_amount_decimal": "0", "flat_amount": 0},
+                  {"up_to": None, "unit_amount_decimal": "0.05", "flat_amount": 0}],
+        "cap_units": None, "rate_limit_per_second": 50,
+        "stripe_product_id": "prod_Q1w2e3", "stripe_meter_id": "mtr_Q1w2e3",
+    }]})
+
 
 class UsageReportOut(Orm):
     id: str
@@ -137,6 +173,16 @@ class UsageReportOut(Orm):
     created_at: datetime
     sent_at: datetime | None
 
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [{
+        "id": "ur_5a0e8c1e_1730451600_000042", "subscription_item_id": "0b7f5d0e-8a4e-4a3c-9f7e-2d1c5b6a7e80",
+        "units": 1250, "period_start": "2026-11-01T09:00:00Z", "period_end": "2026-12-01T09:00:00Z",
+        "usage_at": "2026-11-20T17:42:00Z", "state": "failed", "attempts": 6, "next_attempt_at": None,
+        "last_error": "resource_missing: No such customer: 'cus_Q1w2e3'", "created_at": "2026-11-20T17:42:00Z",
+        "sent_at": None,
+    }]})
+
 
 class RetryResult(BaseModel):
     retried: int = Field(description="failed reports set back to pending, to be sent next flush")
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"retried": 3}]})
