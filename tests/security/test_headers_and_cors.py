@@ -66,3 +66,10 @@ async def test_cors_origins_setting_allows_only_the_listed_origins(settings):
             refused = await http.get("/healthz", headers={"Origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example.com"
     assert "access-control-allow-origin" not in refused.headers
+
+
+async def test_the_dashboard_sign_in_page_gets_the_strict_csp(client):
+    response = await client.get("/dashboard")
+    assert response.headers["content-type"].startswith("text/html")
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
