@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -152,8 +153,8 @@ async def served_by_server(port: int) -> int:
     """200 answers of the licensed item route, from the server's request metric."""
     async with httpx.AsyncClient() as http:
         text = (await http.get(f"http://127.0.0.1:{port}/metrics")).text
-    wanted = 'licensing_http_requests_total{route="/v1/content/{path}",status="200"} '
-    return sum(int(float(line[len(wanted):])) for line in text.splitlines() if line.startswith(wanted))
+    served = re.compile(r'^licensing_http_requests_total\{route="/v1/content/\{path[^"]*\}",status="200"\} (\S+)$')
+    return sum(int(float(m.group(1))) for line in text.splitlines() if (m := served.match(line)))
 
 
 def start_profiler(py_spy: str, pid: int, name: str, duration: float) -> subprocess.Popen[bytes]:

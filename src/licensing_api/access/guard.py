@@ -77,10 +77,8 @@ class AccessGuard:
         secret = credentials_of(request)
         if secret is None:
             raise RespondWith(no_credentials_response(request, self.resources))
-        entry = None
-        if is_well_formed(secret):
-            digest = hashlib.sha256(secret.encode()).hexdigest()
-            entry = self.cache.get(digest)
+        digest = hashlib.sha256(secret.encode()).hexdigest()
+        entry = self.cache.get(digest)  # only well-formed keys are ever cached
         if entry is not None:
             record = entry[0]
             (_CACHE_HIT if record is not None else _CACHE_NEGATIVE).inc()

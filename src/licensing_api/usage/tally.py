@@ -125,7 +125,6 @@ class UsageTally:
         day_key = (key_id, self._day_text)
         by_key[day_key] = by_key.get(day_key, 0) + 1
         self._last_used[key_id] = int(now)
-        metrics.UNITS_TALLIED.inc()
         return (
             self._totals.get(period_field, 0)
             + self._in_flight.get(period_field, 0)
@@ -212,6 +211,7 @@ class UsageTally:
         self._batches += 1
         batch = MoveBatch(self._batches, self._units, self._by_key, self._last_used)
         batch.total = sum(batch.units.values())
+        metrics.UNITS_TALLIED.inc(batch.total)  # here, not per request: off the request path
         self._units, self._by_key, self._last_used = {}, {}, {}
         self._in_flight = dict(batch.units)
         return batch
