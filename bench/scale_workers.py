@@ -96,6 +96,8 @@ async def main(args: argparse.Namespace) -> int:
             print(f"round {round_number}")
             for workers in (1, 2):
                 results[workers].append(await measure(deployment, workers, customer.secret, args))
+        ratios = ", ".join(f"{b / a:.2f}x" for a, b in zip(results[1], results[2], strict=True))
+        print(f"per round (2 workers / 1 worker): {ratios}")
         one, two = statistics.median(results[1]), statistics.median(results[2])
         print(f"median: 1 worker {one:.0f} req/s, 2 workers {two:.0f} req/s, "
               f"scaling {two / one:.2f}x (target >= 1.6x)")
