@@ -1,11 +1,11 @@
 """Benchmark: the licensed content path against a bare route serving the same bytes.
 
-    .venv/bin/python bench/run.py [--rounds 3] [--duration 5] [--connections 32]
+    .venv/bin/python bench/run.py [--rounds 8] [--duration 3] [--connections 32] [--client wrk|python]
 
 Starts the service (real PostgreSQL in a fresh database, real Redis under a fresh key
 prefix, one uvicorn worker, billing off) with `bench/app.py`'s extra bare route, provisions
-a customer and key, then alternates load between `/v1/content/bench-bare/{item}` and
-`/v1/content/{item}` with `bench/loadgen.py` (a separate process on loopback). Prints req/s,
+a customer and key, then alternates load between the bare route (`bench/app.py`) and
+`/v1/content/{item}` with `wrk` (or `bench/loadgen.py`), a separate process on loopback. Prints req/s,
 p50 and p99 of both and their ratios, then checks that Redis accounts for every 200 served
 (units counted = 200s served, exactly) and cleans up. Not part of the test suite.
 """
@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
+from bench.app import BARE_AFTER, BARE_BEFORE  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
 from licensing_api.billing.provisioning import provision_local_customer  # noqa: E402
 from licensing_api.db import session_scope  # noqa: E402
@@ -223,18 +224,19 @@ async def main(args: argparse.Namespace) -> int:
         await wait_ready(port, process)
 
         licensed = (f"/v1/content/{ITEM}", [f"Authorization: Bearer {secret}"])
-        bare = (f"/v1/content/bench-bare/{ITEM}", [])
+        bare_paths = [f"{BARE_BEFORE}{ITEM}", f"{BARE_AFTER}{ITEM}"]  # see bench/app.py
         licensed_200s = 0
         results: dict[str, list[dict]] = {"bare": [], "licensed": []}
         print(f"warm-up {args.warmup:.0f} s each; {args.rounds} rounds × {args.duration:.0f} s, "
               f"{args.connections} connections, client {args.client}, one uvicorn worker", flush=True)
-        for name, (path, headers) in (("bare", bare), ("licensed", licensed)):
+        for name, (path, headers) in (("bare", (bare_paths[0], [])), ("bare", (bare_paths[1], [])), ("licensed", licensed)):
             run = await asyncio.to_thread(load, args.client, port, path, headers, args.warmup, args.connections)
             if name == "licensed":
                 licensed_200s += run["ok"]
         for round_number in range(args.rounds):
+            bare = (bare_paths[round_number % 2], [])
             order = (("bare", bare), ("licensed", licensed))
-            if round_number % 2:
+            if (round_number // 2) % 2:
                 order = order[::-1]  # alternate which goes first
             for name, (path, headers) in order:
                 cpu_before = cpu_seconds(process.pid)
@@ -309,8 +311,8 @@ async def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="licensed vs bare throughput and latency")
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--duration", type=float, default=5.0, help="seconds per round and endpoint")
+    parser.add_argument("--rounds", type=int, default=8, help="even: both bare placements equally")
+    parser.add_argument("--duration", type=float, default=3.0, help="seconds per round and endpoint")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--access-log", action="store_true", help="keep the JSON access log on")
