@@ -18,7 +18,7 @@ from licensing_api.content.store import ContentNotFound, InvalidContentPath
 router = APIRouter(prefix="/v1/content", tags=["content"])
 
 # The routes call `guard.authorize` themselves rather than through `Depends`: FastAPI's
-# sub-dependency resolution alone costs about as much as the whole check (bench/README).
+# sub-dependency resolution alone costs more than the whole check (README, Performance).
 
 JSON = "application/json"
 
