@@ -72,9 +72,11 @@ EXAMPLE_DETAILS = {
     "BotSignatureRequired": "this key is bound to a bot key: sign the request (Web Bot Auth)",
     "BotSignatureInvalid": "the signature does not verify",
 }
-AUTHENTICATION_ERRORS = (LicenseRequired, InvalidApiKey, KeyRevoked, ServiceUnavailable)
+AUTHENTICATION_ERRORS = (
+    LicenseRequired, InvalidApiKey, TooManyFailedKeyLookups, KeyRevoked,
+    BotSignatureRequired, BotSignatureInvalid, ServiceUnavailable,
+)
 LICENSING_ERRORS = (AccountSuspended, AccountRevoked, NoSubscription, UsageCapReached, RateLimited)
-AUTHENTICATION_ERRORS += (TooManyFailedKeyLookups, BotSignatureRequired, BotSignatureInvalid)
 
 
 def authenticated_responses(*extra: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
