@@ -18,6 +18,10 @@ async def html_client(settings):
     async def page() -> str:
         return "<html><body>hello</body></html>"
 
+    @app.get("/private-page", response_class=HTMLResponse)
+    async def private_page() -> HTMLResponse:
+        return HTMLResponse("<p>secret</p>", headers={"Referrer-Policy": "no-referrer"})
+
     async with LifespanManager(app) as manager:
         async with AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as http:
             yield http
@@ -73,3 +77,9 @@ async def test_the_dashboard_sign_in_page_gets_the_strict_csp(client):
     assert response.headers["content-type"].startswith("text/html")
     assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
     assert response.headers["x-frame-options"] == "DENY"
+
+
+async def test_a_routes_own_security_header_is_kept_not_doubled(html_client):
+    response = await html_client.get("/private-page")
+    assert response.headers.get_list("referrer-policy") == ["no-referrer"]
+    assert "frame-ancestors 'none'" in response.headers["content-security-policy"]

@@ -30,6 +30,8 @@ def html_csp(settings: Settings) -> str:
     portal = settings.stripe_api_base or STRIPE_BILLING_PORTAL_ORIGIN
     origin = "/".join(portal.split("/", 3)[:3])
     return HTML_CSP.replace("form-action 'self'", f"form-action 'self' {origin}")
+
+
 # Swagger UI and ReDoc load FastAPI's pinned assets from a CDN: framing is still refused.
 DOCS_CSP = "frame-ancestors 'none'; object-src 'none'; base-uri 'none'"
 DOCS_PATHS = ("/docs", "/redoc")
@@ -51,12 +53,17 @@ class SecurityHeadersMiddleware:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                # A route's own value wins (e.g. `Referrer-Policy: no-referrer` on a page that
+                # shows a secret): a second header could weaken it.
+                present = {name for name, _ in headers.raw}
                 for name, value in ALWAYS:
-                    headers.raw.append((name, value))
+                    if name not in present:
+                        headers.raw.append((name, value))
                 if headers.get("content-type", "").startswith("text/html"):
-                    headers.raw.extend(HTML_ONLY)
                     csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else self.html_csp
-                    headers.raw.append((b"content-security-policy", csp.encode()))
+                    for name, value in (*HTML_ONLY, (b"content-security-policy", csp.encode())):
+                        if name not in present:
+                            headers.raw.append((name, value))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
