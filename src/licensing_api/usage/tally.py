@@ -110,6 +110,7 @@ class UsageTally:
         self._day_number = -1
         self._day_text = ""
         self._script = redis.register_script(MOVE_SCRIPT)
+        self._failing = False
 
     # -- request path -------------------------------------------------------------------
 
@@ -183,11 +184,17 @@ class UsageTally:
         try:
             await asyncio.wait_for(self.move_once(), MOVE_TIMEOUT_SECONDS)
         except MOVE_ERRORS as exc:
-            logger.warning(
+            # One warning per outage, not one per tick.
+            log = logger.debug if self._failing else logger.warning
+            log(
                 "usage_tally_move_failed",
                 extra={"error": type(exc).__name__, "units_kept": self.unmoved_total()},
             )
+            self._failing = True
             return False
+        if self._failing:
+            self._failing = False
+            logger.info("usage_tally_move_recovered", extra={"worker": self.worker_id})
         return True
 
     async def final_move(self, budget_seconds: float = SHUTDOWN_MOVE_SECONDS) -> None:
