@@ -8,9 +8,9 @@ reading back the period totals of this worker's customers (for usage headers and
 
 No unit is lost or counted twice when Redis fails: a batch that did not go through stays
 "unresolved" (still counted in this worker's figures) and is sent again, unchanged. The
-script first sets a marker for the batch (`SET NX`) and applies nothing if it is already
-there, so a resend after an ambiguous failure (the reply was lost, not the request; or the
-client's own retry) never applies a batch twice.
+script keeps the number of the worker's last applied batch (one key per worker) and applies
+nothing it has seen, so a resend after an ambiguous failure (the reply was lost, not the
+request; or the client's own retry) never applies a batch twice.
 
 A hard crash (SIGKILL, power loss) loses what was added since the last successful move:
 at most `TALLY_FLUSH_INTERVAL_MS` of one worker's traffic.
@@ -34,7 +34,7 @@ from licensing_api.usage.redis_keys import KEY_LAST_USED, PENDING, PENDING_BY_KE
 
 logger = logging.getLogger(__name__)
 
-MOVE_MARKER = "usage:moved:"  # + "{worker}:{batch}": the batch was applied
+MOVE_MARKER = "usage:moved:"  # + worker id: the number of its last applied batch
 MOVE_MARKER_TTL_SECONDS = 86_400
 MOVE_TIMEOUT_SECONDS = 5.0
 SHUTDOWN_MOVE_SECONDS = 10.0  # how long a graceful shutdown keeps retrying a failing Redis
@@ -42,13 +42,22 @@ SECONDS_PER_DAY = 86_400
 MOVE_ERRORS = (RedisError, OSError, TimeoutError)
 
 
-# KEYS: pending, period totals, pending by key, key last used, this batch's marker.
-# ARGV: marker TTL (0: no batch, only read totals), then three counted lists of (field, value) pairs: units per item period,
-# units per key-day, last-used seconds per key; then the period fields to read back.
-# The marker makes the batch apply at most once, whatever the client retries.
+# KEYS: pending, period totals, pending by key, key last used, this worker's move marker.
+# ARGV: marker TTL (0: no batch, only read totals), batch number, then three counted lists of
+# (field, value) pairs: units per item period, units per key-day, last-used seconds per key;
+# then the period fields to read back. A worker sends its batches one at a time, in order: the
+# marker holds the number of its last applied batch, so a batch is applied at most once,
+# whatever the client retries.
 MOVE_SCRIPT = """
-local pos = 2
-local fresh = ARGV[1] ~= '0' and redis.call('SET', KEYS[5], '1', 'NX', 'EX', ARGV[1])
+local fresh = false
+if ARGV[1] ~= '0' then
+  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  if tonumber(ARGV[2]) > last then
+    fresh = true
+    redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[1])
+  end
+end
+local pos = 3
 for list = 1, 3 do
   local count = tonumber(ARGV[pos])
   pos = pos + 1
@@ -233,20 +242,17 @@ class UsageTally:
             fields.update(batch.units)
         return sorted(fields)
 
-    def _marker(self, batch: MoveBatch) -> str:
-        return f"{self.prefix}{MOVE_MARKER}{self.worker_id}:{batch.number}"
 
     async def _apply(self, batch: MoveBatch | None, refresh: list[str]) -> None:
         """One round trip: apply the batch (at most once, whatever retries happen) and read
         the period totals of `refresh`."""
-        keys = [self.prefix + name for name in (PENDING, PERIOD_TOTALS, PENDING_BY_KEY, KEY_LAST_USED)]
+        names = (PENDING, PERIOD_TOTALS, PENDING_BY_KEY, KEY_LAST_USED, MOVE_MARKER + self.worker_id)
+        keys = [self.prefix + name for name in names]
         args: list[str | int]
         if batch is None:
-            keys.append(self.prefix + MOVE_MARKER + "idle")  # not touched
-            args = [0, 0, 0, 0]
+            args = [0, 0, 0, 0, 0]
         else:
-            keys.append(self._marker(batch))
-            args = [MOVE_MARKER_TTL_SECONDS, len(batch.units)]
+            args = [MOVE_MARKER_TTL_SECONDS, batch.number, len(batch.units)]
             for period_field, units in batch.units.items():
                 args += [period_field, units]
             args.append(len(batch.by_key))
