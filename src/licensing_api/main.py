@@ -9,25 +9,25 @@ from typing import Any
 from fastapi import FastAPI
 
 from licensing_api.access.runtime import install_access, open_hot_path
-from licensing_api.admin.router import router as admin_router
 from licensing_api.accounts.grace import grace_check_task
-from licensing_api.content.router import router as content_router
-from licensing_api.keys.router import router as keys_router
-from licensing_api.usage.router import router as usage_router
+from licensing_api.admin.router import router as admin_router
 from licensing_api.billing.plans import load_catalogue
+from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import document_problem_errors, install_error_handlers
 from licensing_api.health.router import router as health_router
+from licensing_api.keys.router import router as keys_router
 from licensing_api.observability.middleware import RequestContextMiddleware
 from licensing_api.observability.router import router as metrics_router
+from licensing_api.resources import open_resources
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
 from licensing_api.security.middleware import install_security
+from licensing_api.settings import Settings, load_settings
 from licensing_api.signup.router import router as signup_router
 from licensing_api.standards.service import install_standards
-from licensing_api.webhooks.router import router as webhooks_router
-from licensing_api.resources import open_resources
-from licensing_api.settings import Settings, load_settings
 from licensing_api.usage.flusher_task import run_usage_flusher
+from licensing_api.usage.router import router as usage_router
+from licensing_api.webhooks.router import router as webhooks_router
 
 API_DESCRIPTION = """
 License this site's content to AI crawlers. Every served request is metered and billed
@@ -62,12 +62,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_failed_key_lookup_limiter(
         app, settings.failed_key_lookup_limit, settings.failed_key_lookup_window_seconds
     )
+    install_access(app)  # early responses of the access checks, OpenAPI security schemes
+    # Routes are matched in order and every miss costs; the crawlers' hot path goes first.
+    app.include_router(content_router)
     app.include_router(health_router)
     app.include_router(metrics_router)
     app.include_router(signup_router)
     app.include_router(webhooks_router)
-    install_access(app)  # early responses of the access checks, OpenAPI security schemes
-    app.include_router(content_router)
     app.include_router(usage_router)
     app.include_router(keys_router)
     app.include_router(admin_router)
