@@ -13,8 +13,6 @@ from licensing_api.usage.flusher import flush_once, take_pending
 from licensing_api.usage.models import KeyDailyUsage, ReportState
 from licensing_api.usage.stripe_reporter import StripeMeterReporter
 from tests.usage.flusher_support import (
-    flush_resources,
-    flush_settings,
     opened,
     provision,
     reports_of,
@@ -22,8 +20,6 @@ from tests.usage.flusher_support import (
     settle,
     units_in_stripe,
 )
-
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 
 async def test_served_units_reach_stripe_once(flush_resources, stripe_server):

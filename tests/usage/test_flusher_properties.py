@@ -11,8 +11,6 @@ from licensing_api.usage.flusher import flush_once, take_pending
 from licensing_api.usage.models import ReportState
 from licensing_api.usage.stripe_reporter import StripeMeterReporter
 from tests.usage.flusher_support import (
-    flush_resources,
-    flush_settings,
     provision,
     reports_of,
     serve,
@@ -20,7 +18,6 @@ from tests.usage.flusher_support import (
     units_in_stripe,
 )
 
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 ROUTES = {"v1": "/v1/billing/meter_events", "stream": "/v2/billing/meter_event_stream"}
 FAULTS = [("error", {}), ("rate_limit", {"retry_after": 0}), ("commit_then_fail", {"then": "error"}),

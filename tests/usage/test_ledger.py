@@ -12,9 +12,8 @@ from licensing_api.usage import ledger
 from licensing_api.usage.flusher import new_flush_id
 from licensing_api.usage.ledger import TakenBatch, meter_event_time, report_id
 from licensing_api.usage.models import UsageReport
-from tests.usage.flusher_support import flush_resources, flush_settings, provision
+from tests.usage.flusher_support import provision
 
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 START = datetime(2026, 10, 1, tzinfo=UTC)
 END = datetime(2026, 11, 1, tzinfo=UTC)

@@ -9,8 +9,6 @@ from licensing_api.usage.flusher_task import UsageFlusherTask
 from licensing_api.usage.models import ReportState
 from tests.usage.faults.processes import finish, start_cli
 from tests.usage.flusher_support import (
-    flush_resources,
-    flush_settings,
     opened,
     provision,
     reports_of,
@@ -18,8 +16,6 @@ from tests.usage.flusher_support import (
     settle,
     units_in_stripe,
 )
-
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 
 async def test_only_one_of_two_workers_flushes(flush_resources, flush_settings):

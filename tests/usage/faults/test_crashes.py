@@ -14,15 +14,11 @@ from licensing_api.usage import redis_keys
 from licensing_api.usage.models import ReportState
 from tests.usage.faults.processes import run_cli
 from tests.usage.flusher_support import (
-    flush_resources,
-    flush_settings,
     provision,
     reports_of,
     serve,
     units_in_stripe,
 )
-
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 
 @pytest.mark.parametrize("step", ["after_take", "after_ledger", "after_send"])

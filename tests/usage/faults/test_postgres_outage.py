@@ -15,9 +15,8 @@ from licensing_api.usage import redis_keys
 from licensing_api.usage.flusher import flush_once
 from licensing_api.usage.flusher_task import UsageFlusherTask
 from tests.usage.faults.tcp_proxy import TcpProxy
-from tests.usage.flusher_support import flush_resources, flush_settings, opened, provision, serve, settle, units_in_stripe
+from tests.usage.flusher_support import opened, provision, serve, settle, units_in_stripe
 
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 DATABASE_DOWN = (SQLAlchemyError, OSError)
 

@@ -10,9 +10,7 @@ from redis.exceptions import RedisError
 from licensing_api.usage.flusher import flush_once, take_pending
 from licensing_api.usage.flusher_task import UsageFlusherTask
 from tests.usage.faults.redis_server import RestartableRedis
-from tests.usage.flusher_support import flush_resources, flush_settings, opened, provision, serve, settle, units_in_stripe
-
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
+from tests.usage.flusher_support import opened, provision, serve, settle, units_in_stripe
 
 
 @pytest.fixture

@@ -11,8 +11,6 @@ import pytest
 from licensing_api.usage.models import ReportState
 from licensing_api.usage.stripe_reporter import StripeMeterReporter
 from tests.usage.flusher_support import (
-    flush_resources,
-    flush_settings,
     provision,
     reports_of,
     serve,
@@ -20,7 +18,6 @@ from tests.usage.flusher_support import (
     units_in_stripe,
 )
 
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 V1 = "/v1/billing/meter_events"
 STREAM = "/v2/billing/meter_event_stream"

@@ -17,14 +17,11 @@ import httpx
 from tests.observability.serving import serving
 from tests.usage.faults.processes import environment
 from tests.usage.flusher_support import (
-    flush_resources,
-    flush_settings,
     provision,
     settle,
     units_in_stripe,
 )
 
-__all__ = ["flush_resources", "flush_settings"]  # fixtures
 
 CONTENT = "/v1/content/how-libraries-classify-books"
 REQUESTS_PER_CRAWLER = 150
