@@ -14,6 +14,17 @@ class KeyCreate(BaseModel):
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"name": "crawler-eu-1"}]}}
 
 
+KEY_EXAMPLE = {
+    "id": "0b6f3c1e-8e9a-4a51-9a77-5d0e2c4b1f3a",
+    "name": "crawler-eu-1",
+    "prefix": "lk_Xb3kP9aQ",
+    "status": "active",
+    "created_at": "2026-11-26T00:43:12Z",
+    "last_used_at": None,
+    "revoked_at": None,
+}
+
+
 class KeyOut(BaseModel):
     id: uuid.UUID
     name: str | None
@@ -23,22 +34,7 @@ class KeyOut(BaseModel):
     last_used_at: datetime | None
     revoked_at: datetime | None
 
-    model_config = {
-        "from_attributes": True,
-        "json_schema_extra": {
-            "examples": [
-                {
-                    "id": "0b6f3c1e-8e9a-4a51-9a77-5d0e2c4b1f3a",
-                    "name": "crawler-eu-1",
-                    "prefix": "lk_Xb3kP9aQ",
-                    "status": "active",
-                    "created_at": "2026-11-26T00:43:12Z",
-                    "last_used_at": None,
-                    "revoked_at": None,
-                }
-            ]
-        },
-    }
+    model_config = {"from_attributes": True, "json_schema_extra": {"examples": [KEY_EXAMPLE]}}
 
 
 class KeyList(BaseModel):
@@ -51,17 +47,6 @@ class NewKeyOut(KeyOut):
     model_config = {
         "from_attributes": True,
         "json_schema_extra": {
-            "examples": [
-                {
-                    "id": "0b6f3c1e-8e9a-4a51-9a77-5d0e2c4b1f3a",
-                    "name": "crawler-eu-1",
-                    "prefix": "lk_Xb3kP9aQ",
-                    "status": "active",
-                    "created_at": "2026-11-26T00:43:12Z",
-                    "last_used_at": None,
-                    "revoked_at": None,
-                    "secret": "lk_Xb3kP9aQ2mV7tR1yW8eN4cF6hJ0sL5dG3uZ9oI2pK",
-                }
-            ]
+            "examples": [{**KEY_EXAMPLE, "secret": "lk_Xb3kP9aQ2mV7tR1yW8eN4cF6hJ0sL5dG3uZ9oI2pK"}]
         },
     }
