@@ -92,6 +92,9 @@ class Deployment:
         await asyncio.to_thread(upgrade_database, self.database_url)
 
     async def destroy(self) -> None:
+        """Kill the server if it still runs, drop the database and the Redis keys."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
         connection = await asyncpg.connect(ADMIN_DSN)
         try:
             await connection.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')

@@ -230,8 +230,6 @@ async def main(args: argparse.Namespace) -> int:
         print("PASS" if not failures else "FAIL:\n  " + "\n  ".join(failures))
         return 0 if not failures else 1
     finally:
-        if deployment.process is not None and deployment.process.poll() is None:
-            deployment.process.kill()
         await deployment.destroy()
 
 

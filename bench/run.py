@@ -37,6 +37,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench.app import BARE_AFTER, BARE_BEFORE  # noqa: E402
+from bench.harness import ADMIN_DSN, REDIS_URL  # noqa: E402
+# A plan whose rate limit does not get in the way: the limiter still runs on every request.
+from bench.harness import PLANS as BENCH_PLANS  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
 from licensing_api.billing.provisioning import provision_local_customer  # noqa: E402
 from licensing_api.db import session_scope  # noqa: E402
@@ -46,20 +49,7 @@ from licensing_api.settings import load_settings  # noqa: E402
 from licensing_api.usage.models import UsageReport  # noqa: E402
 from licensing_api.usage.redis_keys import PENDING, PERIOD_TOTALS, item_period_field  # noqa: E402
 
-ADMIN_DSN = os.environ.get("BENCH_POSTGRES_DSN", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 ITEM = "sourdough-chemistry"
-# A plan whose rate limit does not get in the way: the limiter still runs on every request.
-BENCH_PLANS = """
-[plans.bench]
-name = "Benchmark"
-kind = "hybrid"
-currency = "usd"
-base_amount = 100
-included_units = 1000
-unit_amount_decimal = "0.1"
-rate_limit_per_second = 1000000
-"""
 
 
 async def create_database() -> tuple[str, str]:

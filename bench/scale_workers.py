@@ -103,8 +103,6 @@ async def main(args: argparse.Namespace) -> int:
               f"scaling {two / one:.2f}x (target >= 1.6x)")
         return 0
     finally:
-        if deployment.process is not None and deployment.process.poll() is None:
-            deployment.process.kill()
         await deployment.destroy()
 
 
