@@ -1,44 +1,44 @@
-"""The benchmark's app: the real service plus a bare route serving the same content.
+"""The benchmark's bare server: the real service with its content item route unprotected.
 
-The bare route returns exactly the bytes `/v1/content/{path}` returns, without
-authentication or metering, in the same process and behind the same middleware. This module
-lives in bench/, outside the package: the bare route never exists in a production app.
-
-FastAPI tries routes in order, and each failed check costs about 2 µs: a bare route placed
-before the licensed item route makes every licensed request pay one extra check, one placed
-after it pays one extra itself. So the bare content is served from both places,
-`BARE_BEFORE` (in the content router, before the item route) and `BARE_AFTER` (its own router,
-right after the content router), and bench/run.py alternates between them: on average the
-bare route costs the route matching the licensed route costs.
+`create_bare_app` builds exactly the app `licensing-api serve` runs, except that
+`/v1/content/{path}` serves the item without authentication or metering: same middleware,
+same route table, the same route in the same place, returning the same bytes. bench/run.py
+runs it as a second server beside the real one, so the two differ only by the access check,
+the tally and the usage headers. (FastAPI tries routes in order and every failed check costs
+a few microseconds; a bare route added anywhere else would be cheaper or dearer to reach
+than the licensed one, and the comparison would measure that.) This module lives in bench/,
+outside the package: the bare route never exists in a production app.
 """
 
 from __future__ import annotations
 
-from fastapi import APIRouter, FastAPI, Request
+from fastapi import FastAPI, Request
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 
+from licensing_api.content.router import get_content
 from licensing_api.content.router import router as content_router
 from licensing_api.main import create_app_from_env
-
-BARE_BEFORE = "/v1/content/bench-bare/"
-BARE_AFTER = "/bench/bare/"
 
 
 async def bare_content(path: str, request: Request) -> Response:
     return Response(request.state.hot_path.content.item_json(path), media_type="application/json")
 
 
-def create_bench_app() -> FastAPI:
-    content_router.add_api_route("/bench-bare/{path:path}", bare_content, include_in_schema=False)
-    content_router.routes.insert(1, content_router.routes.pop())  # after the index route
-    app = create_app_from_env()
-    after = APIRouter(prefix=BARE_AFTER.rstrip("/"))
-    after.add_api_route("/{path:path}", bare_content, include_in_schema=False)
-    app.include_router(after)
-    routes = app.router.routes
-    bare_router = routes.pop()
-    content_at = next(
-        i for i, r in enumerate(routes) if getattr(r, "original_router", None) is content_router
+def create_bare_app() -> FastAPI:
+    """For `uvicorn --factory`: the service, its item route swapped for `bare_content`."""
+    routes = content_router.routes
+    position = next(
+        i for i, route in enumerate(routes) if isinstance(route, APIRoute) and route.endpoint is get_content
     )
-    routes.insert(content_at + 1, bare_router)
-    return app
+    licensed = routes[position]
+    assert isinstance(licensed, APIRoute)
+    content_router.add_api_route(
+        licensed.path.removeprefix(content_router.prefix),
+        bare_content,
+        methods=list(licensed.methods),
+        response_model=licensed.response_model,
+        include_in_schema=False,
+    )
+    routes[position] = routes.pop()
+    return create_app_from_env()

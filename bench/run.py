@@ -1,13 +1,15 @@
-"""Benchmark: the licensed content path against a bare route serving the same bytes.
+"""Benchmark: the licensed content path against the same route serving the same bytes bare.
 
-    .venv/bin/python bench/run.py [--rounds 8] [--duration 3] [--connections 32] [--client wrk|python]
+    .venv/bin/python bench/run.py [--rounds 16] [--duration 2] [--connections 32] [--client wrk|python]
 
-Starts the service (real PostgreSQL in a fresh database, real Redis under a fresh key
-prefix, one uvicorn worker, billing off) with `bench/app.py`'s extra bare route, provisions
-a customer and key, then alternates load between the bare route (`bench/app.py`) and
-`/v1/content/{item}` with `wrk` (or `bench/loadgen.py`), a separate process on loopback. Prints req/s,
-p50 and p99 of both and their ratios, then checks that Redis accounts for every 200 served
-(units counted = 200s served, exactly) and cleans up. Not part of the test suite.
+Provisions a customer and key (real PostgreSQL in a fresh database, real Redis under a fresh
+key prefix) and starts two servers of one uvicorn worker each, billing off: the service as
+`licensing-api serve` runs it, and `bench/app.py`'s bare twin, whose `/v1/content/{item}`
+serves the same bytes without authentication or metering. Then it alternates load between
+the two with `wrk` (or `bench/loadgen.py`), a separate process on loopback; only one server
+is under load at a time. Prints req/s, p50 and p99 of both and their ratios, then checks that
+Redis accounts for every licensed 200 served (units counted = 200s served, exactly) and
+cleans up. Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -36,7 +38,6 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.app import BARE_AFTER, BARE_BEFORE  # noqa: E402
 from bench.harness import ADMIN_DSN, REDIS_URL  # noqa: E402
 # A plan whose rate limit does not get in the way: the limiter still runs on every request.
 from bench.harness import PLANS as BENCH_PLANS  # noqa: E402
@@ -77,11 +78,15 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[bytes]:
-    log = (workdir / "server.log").open("wb")
+LICENSED_APP = "licensing_api.main:create_app_from_env"  # what `licensing-api serve` runs
+BARE_APP = "bench.app:create_bare_app"
+
+
+def start_server(app: str, env: dict[str, str], port: int, workdir: Path) -> subprocess.Popen[bytes]:
+    log = (workdir / f"{app.split(':')[1]}.log").open("wb")
     return subprocess.Popen(
         [
-            sys.executable, "-m", "uvicorn", "bench.app:create_bench_app", "--factory",
+            sys.executable, "-m", "uvicorn", app, "--factory",
             "--host", "127.0.0.1", "--port", str(port), "--workers", "1",
             "--no-access-log", "--log-level", "warning",
         ],
@@ -93,7 +98,7 @@ async def wait_ready(port: int, process: subprocess.Popen[bytes]) -> None:
     async with httpx.AsyncClient() as http:
         for _ in range(300):
             if process.poll() is not None:
-                raise SystemExit("the server exited during start-up; see server.log")
+                raise SystemExit("a server exited during start-up; see its log in the bench work directory")
             try:
                 if (await http.get(f"http://127.0.0.1:{port}/healthz")).status_code == 200:
                     return
@@ -184,7 +189,7 @@ async def main(args: argparse.Namespace) -> int:
     plans.write_text(BENCH_PLANS)
     db_name, database_url = await create_database()
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
-    process = None
+    servers: dict[str, subprocess.Popen[bytes]] = {}
     try:
         await asyncio.to_thread(upgrade_database, database_url)
         settings = load_settings(
@@ -199,7 +204,6 @@ async def main(args: argparse.Namespace) -> int:
         secret = customer.first_key.secret
         period_field = item_period_field(customer.usage_item.id, customer.usage_item.current_period_start)
 
-        port = free_port()
         env = {
             "PATH": os.environ["PATH"],
             "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}",
@@ -210,35 +214,39 @@ async def main(args: argparse.Namespace) -> int:
             "LOG_LEVEL": "warning",
             "ACCESS_LOG": "true" if args.access_log else "false",
         }
-        process = start_server(env, port, workdir)
-        await wait_ready(port, process)
+        ports = {"licensed": free_port(), "bare": free_port()}
+        for name, app in (("licensed", LICENSED_APP), ("bare", BARE_APP)):
+            servers[name] = start_server(app, env, ports[name], workdir)
+        for name, server in servers.items():
+            await wait_ready(ports[name], server)
 
-        licensed = (f"/v1/content/{ITEM}", [f"Authorization: Bearer {secret}"])
-        bare_paths = [f"{BARE_BEFORE}{ITEM}", f"{BARE_AFTER}{ITEM}"]  # see bench/app.py
+        path = f"/v1/content/{ITEM}"
+        headers = {"bare": [], "licensed": [f"Authorization: Bearer {secret}"]}
         licensed_200s = 0
         results: dict[str, list[dict]] = {"bare": [], "licensed": []}
         print(f"warm-up {args.warmup:.0f} s each; {args.rounds} rounds × {args.duration:.0f} s, "
-              f"{args.connections} connections, client {args.client}, one uvicorn worker", flush=True)
-        for name, (path, headers) in (("bare", (bare_paths[0], [])), ("bare", (bare_paths[1], [])), ("licensed", licensed)):
-            run = await asyncio.to_thread(load, args.client, port, path, headers, args.warmup, args.connections)
+              f"{args.connections} connections, client {args.client}, one uvicorn worker per server",
+              flush=True)
+        for name in ("bare", "licensed"):
+            run = await asyncio.to_thread(
+                load, args.client, ports[name], path, headers[name], args.warmup, args.connections
+            )
             if name == "licensed":
                 licensed_200s += run["ok"]
         for round_number in range(args.rounds):
-            bare = (bare_paths[round_number % 2], [])
-            order = (("bare", bare), ("licensed", licensed))
-            if (round_number // 2) % 2:
-                order = order[::-1]  # alternate which goes first
-            for name, (path, headers) in order:
-                cpu_before = cpu_seconds(process.pid)
+            order = ("bare", "licensed") if round_number % 2 == 0 else ("licensed", "bare")
+            for name in order:
+                server = servers[name]
+                cpu_before = cpu_seconds(server.pid)
                 profiler = None
                 if args.profile and round_number == args.rounds - 1:
-                    profiler = start_profiler(args.profile, process.pid, name, args.duration)
+                    profiler = start_profiler(args.profile, server.pid, name, args.duration)
                 run = await asyncio.to_thread(
-                    load, args.client, port, path, headers, args.duration, args.connections
+                    load, args.client, ports[name], path, headers[name], args.duration, args.connections
                 )
                 if profiler is not None:
                     profiler.wait(60)
-                run["server_cpu"] = cpu_seconds(process.pid) - cpu_before
+                run["server_cpu"] = cpu_seconds(server.pid) - cpu_before
                 results[name].append(run)
                 if any(run["other"].values()):
                     print(f"  {name}: unexpected answers {run['other']}")
@@ -269,9 +277,11 @@ async def main(args: argparse.Namespace) -> int:
         # Reconcile: the server's own count of 200s (its request metric, independent of the
         # tally), then a graceful stop, which moves the worker's last tally into Redis.
         await asyncio.sleep(0.5)
-        served_200s = await served_by_server(port)
-        process.send_signal(signal.SIGTERM)
-        process.wait(30)
+        served_200s = await served_by_server(ports["licensed"])
+        for server in servers.values():
+            server.send_signal(signal.SIGTERM)
+        for server in servers.values():
+            server.wait(30)
         async with open_resources(settings, load_catalogue(plans)) as resources:
             period = int(await resources.redis.hget(prefix + PERIOD_TOTALS, period_field) or 0)
             pending = int(await resources.redis.hget(prefix + PENDING, period_field) or 0)
@@ -286,10 +296,9 @@ async def main(args: argparse.Namespace) -> int:
         ok = reconciled and throughput_ratio >= 0.90 and p99_ratio <= 1.30
         return 0 if ok else 1
     finally:
-        if process is not None and process.poll() is None:
-            process.kill()
-        cleanup = await asyncio.to_thread(lambda: None)
-        del cleanup
+        for server in servers.values():
+            if server.poll() is None:
+                server.kill()
         from redis.asyncio import Redis
 
         redis = Redis.from_url(REDIS_URL)
@@ -301,8 +310,8 @@ async def main(args: argparse.Namespace) -> int:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description="licensed vs bare throughput and latency")
-    parser.add_argument("--rounds", type=int, default=8, help="even: both bare placements equally")
-    parser.add_argument("--duration", type=float, default=3.0, help="seconds per round and endpoint")
+    parser.add_argument("--rounds", type=int, default=16, help="even: each endpoint goes first equally often")
+    parser.add_argument("--duration", type=float, default=2.0, help="seconds per round and endpoint")
     parser.add_argument("--warmup", type=float, default=2.0)
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--access-log", action="store_true", help="keep the JSON access log on")
