@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 
+from prometheus_client import REGISTRY
 from sqlalchemy import event
 
 from licensing_api.access.cache import AccessCache
@@ -122,3 +123,19 @@ async def test_an_invalidation_message_makes_the_next_request_read_the_database(
             break
         await asyncio.sleep(0.02)
     assert len(api.hot_path.cache) == 0
+
+
+def lookups_total(result: str) -> float:
+    return REGISTRY.get_sample_value("licensing_access_cache_lookups_total", {"result": result}) or 0.0
+
+
+async def test_lookups_are_counted_per_request_and_published_to_prometheus(api):
+    crawler = await new_crawler(api.resources)
+    unknown = {"X-API-Key": "lk_" + "n" * 43}
+    before = {result: lookups_total(result) for result in ("hit", "miss", "negative")}
+    for headers in (crawler.headers, crawler.headers, crawler.headers, unknown, unknown):
+        await api.client.get(ITEM, headers=headers)
+    api.hot_path.guard.lookups.publish()  # what the worker's task does every second
+    assert lookups_total("miss") - before["miss"] == 2
+    assert lookups_total("hit") - before["hit"] == 2
+    assert lookups_total("negative") - before["negative"] == 1

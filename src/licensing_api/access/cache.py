@@ -10,7 +10,9 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 
+from licensing_api import metrics
 from licensing_api.access.records import AccessRecord
 
 NEGATIVE_TTL_SECONDS = 5.0  # an unknown digest is remembered this long
@@ -68,3 +70,20 @@ class AccessCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+@dataclass(slots=True)
+class CacheLookupCounts:
+    """Lookups counted in plain ints on the request path and added to the Prometheus counter
+    by `publish` (`access/runtime.py` calls it every second and at shutdown): one Prometheus
+    increment costs more than the cache lookup it counts."""
+
+    hits: int = 0
+    misses: int = 0
+    negative: int = 0  # a key remembered as unknown
+
+    def publish(self) -> None:
+        for result, count in (("hit", self.hits), ("miss", self.misses), ("negative", self.negative)):
+            if count:
+                metrics.ACCESS_CACHE_LOOKUPS.labels(result=result).inc(count)
+        self.hits = self.misses = self.negative = 0

@@ -1,7 +1,7 @@
 """The request path's access check: credentials → cached record → enforcement → metering.
 
-In the steady state a request costs one SHA-256, a few dict lookups and a tally increment:
-no database query, no Redis round trip. A cache miss reads the database once (concurrent
+In the steady state (`admit`) a request costs one SHA-256, a few dict lookups and a tally
+increment: no database query, no Redis round trip, no coroutine. A cache miss reads the database once (concurrent
 misses for the same key share that read) and Redis once, for the period total.
 """
 
@@ -18,8 +18,7 @@ from fastapi import Request
 from redis.exceptions import RedisError
 from sqlalchemy.exc import DBAPIError
 
-from licensing_api import metrics
-from licensing_api.access.cache import AccessCache
+from licensing_api.access.cache import AccessCache, CacheLookupCounts
 from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord, load_access_record
 from licensing_api.access.responses import (
@@ -38,17 +37,12 @@ from licensing_api.errors import ServiceUnavailable
 from licensing_api.keys.service import is_well_formed
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter, client_address
-from licensing_api.standards.service import CRAWLER_CHARGED_HEADER, CrawlerStandards
+from licensing_api.standards.service import CrawlerStandards
 from licensing_api.standards.webbotauth import verify_bot_signature
 from licensing_api.usage.redis_keys import PERIOD_TOTALS
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
-
-CRAWLER_CHARGED = CRAWLER_CHARGED_HEADER.encode()
-_CACHE_HIT = metrics.ACCESS_CACHE_LOOKUPS.labels(result="hit")
-_CACHE_MISS = metrics.ACCESS_CACHE_LOOKUPS.labels(result="miss")
-_CACHE_NEGATIVE = metrics.ACCESS_CACHE_LOOKUPS.labels(result="negative")
 
 
 class AccessGuard:
@@ -67,10 +61,32 @@ class AccessGuard:
         self.tally = tally
         self.limiter = limiter
         self.failed_lookups = failed_lookups
-        self.standards = standards
+        self.charged_prices = standards.charged
+        self.lookups = CacheLookupCounts()
         self.clock = clock
         self.payment_url = resources.settings.public_base_url + "/dashboard"
         self._loading: dict[str, asyncio.Task[AccessRecord | None]] = {}
+
+    def admit(self, request: Request) -> AccessRecord | None:
+        """The steady state, without a coroutine or any I/O: a cached, unrevoked key with no
+        bot key bound, checked as `authorize` checks it (refusals raise the same errors).
+        None when the key is anything else; `authorize` then takes the request."""
+        secret = raw_credentials(request.scope["headers"])
+        if not secret:
+            return None
+        entry = self.cache.get(hashlib.sha256(secret).hexdigest())
+        if entry is None:
+            return None
+        record = entry[0]
+        if record is None or record.key_revoked or record.bot_key is not None:
+            return None
+        self.lookups.hits += 1
+        return self.enforce(record)
+
+    async def authorize(self, request: Request) -> AccessRecord:
+        """`authenticate`, then the account, cap and rate checks of a licensed request.
+        Routes try `admit` first: `guard.admit(request) or await guard.authorize(request)`."""
+        return self.enforce(await self.authenticate(request))
 
     async def authenticate(self, request: Request) -> AccessRecord:
         """The caller's record: a known key that is not revoked (401/403 otherwise)."""
@@ -81,7 +97,10 @@ class AccessGuard:
         entry = self.cache.get(digest)  # only well-formed keys are ever cached
         if entry is not None:
             record = entry[0]
-            (_CACHE_HIT if record is not None else _CACHE_NEGATIVE).inc()
+            if record is not None:
+                self.lookups.hits += 1
+            else:
+                self.lookups.negative += 1
         else:
             # Not a cached key: a key-guessing address is stopped before it costs a query.
             address = client_address(request)
@@ -91,7 +110,7 @@ class AccessGuard:
                 raise InvalidApiKey(
                     "the API key is malformed; keys look like lk_ followed by 32+ characters"
                 )
-            _CACHE_MISS.inc()
+            self.lookups.misses += 1
             record = await self._load(digest)
         if record is None:
             self.failed_lookups.record_failure(client_address(request))
@@ -102,9 +121,8 @@ class AccessGuard:
             verify_bot_signature(request, record.bot_key)
         return record
 
-    async def authorize(self, request: Request) -> AccessRecord:
-        """`authenticate`, then the account, cap and rate checks of a licensed request."""
-        record = self._cached_good_key(request) or await self.authenticate(request)
+    def enforce(self, record: AccessRecord) -> AccessRecord:
+        """The account, cap and rate checks of a licensed request with a known, good key."""
         now = self.clock()
         if record.account_state != AccountState.ACTIVE:
             self._enforce_account_state(record, now)
@@ -128,31 +146,17 @@ class AccessGuard:
                 )
         return record
 
-    def _cached_good_key(self, request: Request) -> AccessRecord | None:
-        """The steady state without a coroutine: a cached, unrevoked key with no bot key bound.
-        Anything else (None) goes the whole way through `authenticate`."""
-        secret = credentials_of(request)
-        if not secret:
-            return None
-        entry = self.cache.get(hashlib.sha256(secret.encode()).hexdigest())
-        if entry is None:
-            return None
-        record = entry[0]
-        if record is None or record.key_revoked or record.bot_key is not None:
-            return None
-        _CACHE_HIT.inc()
-        return record
-
     def meter(self, record: AccessRecord) -> list[tuple[bytes, bytes]]:
         """Count one served request; the usage headers of its response, as raw ASGI headers
-        (most are encoded once per record: this runs on every served request)."""
+        (all but the unit count encoded once per record or plan: this runs on every served
+        request)."""
         target = record.target
-        assert target is not None  # authorize() refused records without one
+        assert target is not None  # enforce() refused records without one
         units = self.tally.add(target.period_field, record.key_id_text, self.clock())
         headers = [(b"x-usage-units", str(units).encode()), *target.static_headers]
-        charged = self.standards.crawler_charged(target.plan.id, units - 1)
-        if charged is not None:
-            headers.append((CRAWLER_CHARGED, charged.encode()))
+        prices = self.charged_prices.get(target.plan.id)
+        if prices is not None:
+            headers.append(prices.header(units - 1))
         return headers
 
     def _enforce_account_state(self, record: AccessRecord, now: float) -> None:
@@ -209,20 +213,26 @@ class AccessGuard:
 
 
 def credentials_of(request: Request) -> str | None:
-    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent.
+    """The key from `Authorization: Bearer …` or `X-API-Key`; "" if malformed, None if absent."""
+    secret = raw_credentials(request.scope["headers"])
+    return None if secret is None else secret.decode("latin-1")
+
+
+def raw_credentials(headers: list[tuple[bytes, bytes]]) -> bytes | None:
+    """`credentials_of` on raw ASGI headers (lowercase names), before any decoding.
 
     `Authorization: License …` is the same key presented as an RSL license token
     (standards/olp.py issues the API key as the token)."""
     authorization = api_key = None
-    for name, value in request.scope["headers"]:  # ASGI header names are lowercase
+    for name, value in headers:
         if name == b"authorization":
-            authorization = value.decode("latin-1")
+            authorization = value
         elif name == b"x-api-key":
-            api_key = value.decode("latin-1")
+            api_key = value
     if authorization is not None:
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() in ("bearer", "license"):
+        scheme, _, credentials = authorization.partition(b" ")
+        if scheme.lower() in (b"bearer", b"license"):
             return credentials.strip()
     if api_key is not None:
         return api_key.strip()
-    return None if authorization is None else ""
+    return None if authorization is None else b""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -31,6 +31,7 @@ from licensing_api.usage.tally import UsageTally
 logger = logging.getLogger(__name__)
 
 SUBSCRIBE_WAIT_SECONDS = 2.0  # well under a process manager's start-up timeout
+LOOKUP_COUNTS_PUBLISH_SECONDS = 1.0
 
 
 @dataclass(slots=True)
@@ -75,6 +76,10 @@ async def open_hot_path(app: FastAPI, resources: Resources) -> AsyncIterator[Hot
         tally.run_mover(settings.tally_flush_interval_ms / 1000, stop_mover),
         name="usage-tally-mover",
     )
+    lookup_counts = asyncio.create_task(
+        publish_every(LOOKUP_COUNTS_PUBLISH_SECONDS, hot_path.guard.lookups.publish, stop_mover),
+        name="access-cache-lookup-counts",
+    )
     try:
         # Serve once invalidations are heard; a down Redis delays start-up by at most this
         # (the subscriber clears the cache whenever it subscribes, so nothing stale survives).
@@ -84,10 +89,19 @@ async def open_hot_path(app: FastAPI, resources: Resources) -> AsyncIterator[Hot
     finally:
         stop_mover.set()
         await mover
+        await lookup_counts
         subscriber.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await subscriber
         await tally.final_move()
+
+
+async def publish_every(seconds: float, publish: Callable[[], None], stop: asyncio.Event) -> None:
+    """Call `publish` every `seconds` until `stop` is set, and once more then."""
+    while not stop.is_set():
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), seconds)
+        publish()
 
 
 def install_access(app: FastAPI) -> None:

@@ -79,20 +79,26 @@ class ChargedPrices:
 
     boundaries: tuple[int, ...]  # each finite tier's `up_to`
     values: tuple[str, ...]  # len(boundaries) + 1 header values
+    headers: tuple[tuple[bytes, bytes], ...]  # the same, as raw ASGI headers
 
     @classmethod
     def for_plan(cls, plan: PlanSpec) -> ChargedPrices:
-        zero = format_crawler_price(Decimal(0), plan.currency)
-        if not plan.tiers:
-            return cls((), (zero,))
-        boundaries = tuple(t.up_to for t in plan.tiers if t.up_to is not None)
-        values = tuple(format_crawler_price(t.unit_amount_decimal, plan.currency) for t in plan.tiers)
-        return cls(boundaries, values)
+        if plan.tiers:
+            boundaries = tuple(t.up_to for t in plan.tiers if t.up_to is not None)
+            values = tuple(format_crawler_price(t.unit_amount_decimal, plan.currency) for t in plan.tiers)
+        else:
+            boundaries, values = (), (format_crawler_price(Decimal(0), plan.currency),)
+        raw_name = CRAWLER_CHARGED_HEADER.encode()
+        return cls(boundaries, values, tuple((raw_name, value.encode()) for value in values))
 
     def header_value(self, units_before: int) -> str:
         """Price of the next request after `units_before` units this period (same rule as
         `billing.pricing.unit_price_at`)."""
         return self.values[bisect_right(self.boundaries, units_before)]
+
+    def header(self, units_before: int) -> tuple[bytes, bytes]:
+        """`header_value` as the raw header the request path appends."""
+        return self.headers[bisect_right(self.boundaries, units_before)]
 
 
 def prefers_html(accept: str | None) -> bool:
