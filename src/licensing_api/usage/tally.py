@@ -110,14 +110,15 @@ class UsageTally:
         self.clock = clock
         self._batches = 0
         self._units: dict[str, int] = {}
-        self._by_key: dict[tuple[str, str], int] = {}
-        self._last_used: dict[str, int] = {}
+        # API key id → [units, last used (Unix time)] on the UTC day that starts at
+        # `_day_start`; days a batch spans (midnight, a clock step) wait in `_earlier_days`.
+        self._key_use: dict[str, list[float]] = {}
+        self._earlier_days: list[tuple[float, dict[str, list[float]]]] = []
+        self._day_start = self._day_end = 0.0
         self._unresolved: MoveBatch | None = None
         self._in_flight: dict[str, int] = {}  # units of the unresolved batch
         self._totals: dict[str, int] = {}  # period totals in Redis as of the last move
         self._watched: dict[str, float] = {}  # period field → when a worker cache loaded it
-        self._day_number = -1
-        self._day_text = ""
         self._script = redis.register_script(MOVE_SCRIPT)
         self._failing = False
 
@@ -125,21 +126,23 @@ class UsageTally:
 
     def add(self, period_field: str, key_id: str, now: float) -> int:
         """Count one served request; returns the units of the period including it."""
+        if not self._day_start <= now < self._day_end:
+            self._start_day(now)
+        use = self._key_use.get(key_id)
+        if use is None:
+            use = self._key_use[key_id] = [0, now]
+        use[0] += 1
+        use[1] = now
         units = self._units
-        units[period_field] = units.get(period_field, 0) + 1
-        day_number = int(now // SECONDS_PER_DAY)
-        if day_number != self._day_number:
-            self._day_number = day_number
-            self._day_text = datetime.fromtimestamp(day_number * SECONDS_PER_DAY, UTC).date().isoformat()
-        by_key = self._by_key
-        day_key = (key_id, self._day_text)
-        by_key[day_key] = by_key.get(day_key, 0) + 1
-        self._last_used[key_id] = int(now)
-        return (
-            self._totals.get(period_field, 0)
-            + self._in_flight.get(period_field, 0)
-            + units[period_field]
-        )
+        count = units[period_field] = units.get(period_field, 0) + 1
+        return self._totals.get(period_field, 0) + self._in_flight.get(period_field, 0) + count
+
+    def _start_day(self, now: float) -> None:
+        if self._key_use:
+            self._earlier_days.append((self._day_start, self._key_use))
+            self._key_use = {}
+        self._day_start = now // SECONDS_PER_DAY * SECONDS_PER_DAY
+        self._day_end = self._day_start + SECONDS_PER_DAY
 
     def units_this_period(self, period_field: str) -> int:
         """Redis's period total as last seen plus this worker's units not yet in it."""
@@ -222,13 +225,20 @@ class UsageTally:
             await asyncio.sleep(0.2)
 
     def _take_batch(self) -> MoveBatch | None:
-        if not self._units and not self._last_used:
+        if not self._units:
             return None
         self._batches += 1
-        batch = MoveBatch(self._batches, self._units, self._by_key, self._last_used)
+        by_key: dict[tuple[str, str], int] = {}
+        last_used: dict[str, int] = {}
+        for day_start, key_use in (*self._earlier_days, (self._day_start, self._key_use)):
+            day = datetime.fromtimestamp(day_start, UTC).date().isoformat()
+            for key_id, (units, at) in key_use.items():
+                by_key[key_id, day] = by_key.get((key_id, day), 0) + int(units)
+                last_used[key_id] = max(last_used.get(key_id, 0), int(at))
+        batch = MoveBatch(self._batches, self._units, by_key, last_used)
         batch.total = sum(batch.units.values())
         metrics.UNITS_TALLIED.inc(batch.total)  # here, not per request: off the request path
-        self._units, self._by_key, self._last_used = {}, {}, {}
+        self._units, self._key_use, self._earlier_days = {}, {}, []
         self._in_flight = dict(batch.units)
         return batch
 
