@@ -25,7 +25,9 @@ class KeyRateLimiter:
                 self._buckets.clear()
             self._buckets[key_id] = [rate_per_second - 1.0, now]
             return 0 if rate_per_second >= 1 else 1
-        tokens = min(float(rate_per_second), bucket[0] + (now - bucket[1]) * rate_per_second)
+        tokens = bucket[0] + (now - bucket[1]) * rate_per_second
+        if tokens > rate_per_second:  # cheaper than min(): this runs on every request
+            tokens = rate_per_second
         bucket[1] = now
         if tokens >= 1.0:
             bucket[0] = tokens - 1.0
