@@ -20,20 +20,9 @@ from licensing_api.standards.webbotauth import BotSignatureInvalid, BotSignature
 
 USAGE_HEADERS: dict[str, dict[str, Any]] = {
     "X-Usage-Units": {
-        "description": "units used this billing period, this request included",
+        "description": "units used this billing period, this request included (the period's "
+        "included units, cap and end: `GET /v1/usage`)",
         "schema": {"type": "integer", "example": 1042},
-    },
-    "X-Usage-Included": {
-        "description": "units included in the plan for the period",
-        "schema": {"type": "integer", "example": 1000},
-    },
-    "X-Usage-Period-End": {
-        "description": "end of the current billing period (UTC)",
-        "schema": {"type": "string", "format": "date-time", "example": "2026-12-26T00:43:12Z"},
-    },
-    "X-Usage-Cap": {
-        "description": "hard cap of units per period (fixed plans only)",
-        "schema": {"type": "integer", "example": 5000},
     },
     "crawler-charged": {
         "description": "price of this request under the caller's plan (pay-per-crawl form; "
@@ -42,6 +31,12 @@ USAGE_HEADERS: dict[str, dict[str, Any]] = {
     },
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
+USAGE_CAP = {
+    "X-Usage-Cap": {
+        "description": "usage-cap-reached only: the plan's units per period",
+        "schema": {"type": "integer", "example": 5000},
+    }
+}
 WWW_AUTHENTICATE = {
     "WWW-Authenticate": {
         "description": "how to authenticate",
@@ -86,7 +81,7 @@ def authenticated_responses(*extra: type[ProblemError]) -> dict[int | str, dict[
     responses[402]["headers"] = CRAWLER_PRICE  # the license offer to a keyless request
     responses[402]["content"]["text/html"] = {"schema": {"type": "string"}}  # for browsers
     if 429 in responses:
-        responses[429]["headers"] = RETRY_AFTER
+        responses[429]["headers"] = RETRY_AFTER | (USAGE_CAP if UsageCapReached in extra else {})
     return responses
 
 

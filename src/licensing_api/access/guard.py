@@ -44,6 +44,8 @@ from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
 
+ACTIVE = AccountState.ACTIVE  # a module constant: an enum attribute costs a lookup per request
+
 
 class AccessGuard:
     def __init__(
@@ -124,7 +126,7 @@ class AccessGuard:
     def enforce(self, record: AccessRecord) -> AccessRecord:
         """The account, cap and rate checks of a licensed request with a known, good key."""
         now = self.clock()
-        if record.account_state != AccountState.ACTIVE:
+        if record.account_state != ACTIVE:
             self._enforce_account_state(record, now)
         target = record.target
         if target is None:
@@ -147,13 +149,15 @@ class AccessGuard:
         return record
 
     def meter(self, record: AccessRecord) -> list[tuple[bytes, bytes]]:
-        """Count one served request; the usage headers of its response, as raw ASGI headers
-        (all but the unit count encoded once per record or plan: this runs on every served
-        request)."""
+        """Count one served request; the usage headers of its response, as raw ASGI headers.
+
+        Only what changes with each request: the period's units and this request's price.
+        The period's terms (included units, cap, end) are on `GET /v1/usage`; every header
+        costs each response several microseconds in the server's header handling."""
         target = record.target
         assert target is not None  # enforce() refused records without one
         units = self.tally.add(target.period_field, record.key_id_text, self.clock())
-        headers = [(b"x-usage-units", str(units).encode()), *target.static_headers]
+        headers = [(b"x-usage-units", str(units).encode())]
         prices = self.charged_prices.get(target.plan.id)
         if prices is not None:
             headers.append(prices.header(units - 1))

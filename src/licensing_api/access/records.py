@@ -35,8 +35,6 @@ class UsageTarget:
     period_field: str  # usage/redis_keys.py field "{item_id}:{period_start_epoch}"
     period_end_epoch: float
     period_end_text: str  # ISO 8601, "Z"
-    # Usage headers that do not change within a period, encoded once (raw ASGI headers).
-    static_headers: tuple[tuple[bytes, bytes], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,12 +91,6 @@ async def load_access_record(
 
 def _usage_target(item: SubscriptionItem, plan: PlanSpec) -> UsageTarget:
     period_end = item.current_period_end.isoformat().replace("+00:00", "Z")
-    static_headers = [
-        (b"x-usage-included", str(plan.included_units).encode()),
-        (b"x-usage-period-end", period_end.encode()),
-    ]
-    if plan.cap_units is not None:
-        static_headers.append((b"x-usage-cap", str(plan.cap_units).encode()))
     return UsageTarget(
         item_id=item.id,
         period_start=item.current_period_start,
@@ -107,5 +99,4 @@ def _usage_target(item: SubscriptionItem, plan: PlanSpec) -> UsageTarget:
         period_field=item_period_field(item.id, item.current_period_start),
         period_end_epoch=item.current_period_end.timestamp(),
         period_end_text=period_end,
-        static_headers=tuple(static_headers),
     )
