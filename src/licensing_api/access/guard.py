@@ -1,8 +1,9 @@
 """The request path's access check: credentials → cached record → enforcement → metering.
 
 In the steady state (`admit`) a request costs one SHA-256, a few dict lookups and a tally
-increment: no database query, no Redis round trip, no coroutine. A cache miss reads the database once (concurrent
-misses for the same key share that read) and Redis once, for the period total.
+increment: no database query, no Redis round trip, no coroutine. A cache miss reads the
+database once (concurrent misses for the same key share that read) and Redis once, for the
+period total.
 """
 
 from __future__ import annotations
