@@ -41,6 +41,7 @@ from sqlalchemy import func, select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.harness import ADMIN_TOKEN, REDIS_URL, WEBHOOK_SECRET, Customer, Deployment  # noqa: E402
+from bench.loadgen import read_response  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
 from licensing_api.resources import open_resources  # noqa: E402
 from licensing_api.usage.models import UsageReport  # noqa: E402
@@ -76,13 +77,7 @@ async def crawl(port: int, secret: str, deadline: float, stats: KeyStats, offset
                 path = f"/v1/content/{ITEMS[n % len(ITEMS)]}"
                 n += 1
                 writer.write(f"GET {path} HTTP/1.1\r\nHost: bench\r\nAuthorization: Bearer {secret}\r\n\r\n".encode())
-                head = await reader.readuntil(b"\r\n\r\n")
-                status = int(head[9:12])
-                lowered = head.lower()
-                at = lowered.find(b"content-length:")
-                length = int(lowered[at + 15: lowered.find(b"\r\n", at)]) if at >= 0 else 0
-                if length:
-                    await reader.readexactly(length)
+                status, lowered = await read_response(reader)
                 stats.statuses[status] += 1
                 if status == 200:
                     stats.last_200_at = clock()

@@ -19,6 +19,18 @@ def build_request(host: str, port: int, path: str, headers: list[str]) -> bytes:
     return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    """One response off a keep-alive connection: its status and lowercased head (the body is
+    read and dropped)."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    lowered = head.lower()
+    at = lowered.find(b"content-length:")
+    length = int(lowered[at + 15 : lowered.find(b"\r\n", at)]) if at >= 0 else 0
+    if length:
+        await reader.readexactly(length)
+    return int(head[9:12]), lowered
+
+
 async def connection(
     host: str, port: int, request: bytes, deadline: float, statuses: Counter[int], latencies: list[float]
 ) -> None:
@@ -28,13 +40,7 @@ async def connection(
         while clock() < deadline:
             started = clock()
             writer.write(request)
-            head = await reader.readuntil(b"\r\n\r\n")
-            status = int(head[9:12])
-            lowered = head.lower()
-            at = lowered.find(b"content-length:")
-            length = int(lowered[at + 15 : lowered.find(b"\r\n", at)]) if at >= 0 else 0
-            if length:
-                await reader.readexactly(length)
+            status, _ = await read_response(reader)
             latencies.append(clock() - started)
             statuses[status] += 1
     finally:
