@@ -60,6 +60,12 @@ class Customer:
     stripe_subscription_id: str | None = None
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class Deployment:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
@@ -126,9 +132,7 @@ class Deployment:
         return customers
 
     def start(self, workers: int, **extra_env: str) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         env = {
             "PATH": os.environ["PATH"], "HOME": str(self.workdir),
             "DATABASE_URL": self.database_url, "REDIS_URL": REDIS_URL,
@@ -169,12 +173,14 @@ class Deployment:
             self.process.wait()
             raise SystemExit(f"serve did not stop within {SERVE_STOP_SECONDS} s of SIGTERM")
 
-    async def period_units(self, item_id: uuid.UUID) -> int:
+    async def period_units(self, item_id: uuid.UUID, hash_name: str = "") -> int:
+        """The item's units in Redis: its period totals, or another hash of the layout of
+        usage/redis_keys.py whose fields are "{item_id}:{period_start}" (e.g. PENDING)."""
         from licensing_api.usage.redis_keys import PERIOD_TOTALS
 
         redis = Redis.from_url(REDIS_URL)
         try:
-            totals = await redis.hgetall(self.redis_prefix + PERIOD_TOTALS)
+            totals = await redis.hgetall(self.redis_prefix + (hash_name or PERIOD_TOTALS))
         finally:
             await redis.aclose()
         return sum(int(v) for k, v in totals.items() if k.decode().startswith(f"{item_id}:"))

@@ -21,16 +21,13 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-import asyncpg
 import httpx
 from sqlalchemy import func, select
 
@@ -38,44 +35,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.harness import ADMIN_DSN, REDIS_URL  # noqa: E402
-# A plan whose rate limit does not get in the way: the limiter still runs on every request.
-from bench.harness import PLANS as BENCH_PLANS  # noqa: E402
+# Deployment's plan has a rate limit that does not get in the way; the limiter still runs.
+from bench.harness import REDIS_URL, Deployment, free_port  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
-from licensing_api.billing.provisioning import provision_local_customer  # noqa: E402
-from licensing_api.db import session_scope  # noqa: E402
-from licensing_api.db_cli import upgrade_database  # noqa: E402
 from licensing_api.resources import open_resources  # noqa: E402
-from licensing_api.settings import load_settings  # noqa: E402
 from licensing_api.usage.models import UsageReport  # noqa: E402
-from licensing_api.usage.redis_keys import PENDING, PERIOD_TOTALS, item_period_field  # noqa: E402
+from licensing_api.usage.redis_keys import PENDING  # noqa: E402
 
 ITEM = "sourdough-chemistry"
-
-
-async def create_database() -> tuple[str, str]:
-    name = f"licensing_bench_{uuid.uuid4().hex[:8]}"
-    connection = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    base = ADMIN_DSN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://", 1)
-    return name, f"{base}/{name}"
-
-
-async def drop_database(name: str) -> None:
-    connection = await asyncpg.connect(ADMIN_DSN)
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 LICENSED_APP = "licensing_api.main:create_app_from_env"  # what `licensing-api serve` runs
@@ -184,39 +151,26 @@ def summarise(runs: list[dict]) -> dict[str, float]:
 
 
 async def main(args: argparse.Namespace) -> int:
-    workdir = Path(tempfile.mkdtemp(prefix="licensing-bench-"))
-    plans = workdir / "plans.toml"
-    plans.write_text(BENCH_PLANS)
-    db_name, database_url = await create_database()
-    prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    deployment = Deployment(Path(tempfile.mkdtemp(prefix="licensing-bench-")))
     servers: dict[str, subprocess.Popen[bytes]] = {}
     try:
-        await asyncio.to_thread(upgrade_database, database_url)
-        settings = load_settings(
-            database_url=database_url, redis_url=REDIS_URL, redis_key_prefix=prefix,
-            plans_file=plans, _env_file=None,
-        )
-        async with open_resources(settings, load_catalogue(plans)) as resources:
-            async with session_scope(resources.sessionmaker) as session:
-                customer = await provision_local_customer(
-                    session, "bench@example.com", resources.catalogue.get("bench")
-                )
-        secret = customer.first_key.secret
-        period_field = item_period_field(customer.usage_item.id, customer.usage_item.current_period_start)
+        await deployment.create()
+        customer = (await deployment.provision(1))[0]
+        secret = customer.secret
 
         env = {
             "PATH": os.environ["PATH"],
             "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}",
-            "DATABASE_URL": database_url,
+            "DATABASE_URL": deployment.database_url,
             "REDIS_URL": REDIS_URL,
-            "REDIS_KEY_PREFIX": prefix,
-            "PLANS_FILE": str(plans),
+            "REDIS_KEY_PREFIX": deployment.redis_prefix,
+            "PLANS_FILE": str(deployment.plans_file),
             "LOG_LEVEL": "warning",
             "ACCESS_LOG": "true" if args.access_log else "false",
         }
         ports = {"licensed": free_port(), "bare": free_port()}
         for name, app in (("licensed", LICENSED_APP), ("bare", BARE_APP)):
-            servers[name] = start_server(app, env, ports[name], workdir)
+            servers[name] = start_server(app, env, ports[name], deployment.workdir)
         for name, server in servers.items():
             await wait_ready(ports[name], server)
 
@@ -282,9 +236,9 @@ async def main(args: argparse.Namespace) -> int:
             server.send_signal(signal.SIGTERM)
         for server in servers.values():
             server.wait(30)
-        async with open_resources(settings, load_catalogue(plans)) as resources:
-            period = int(await resources.redis.hget(prefix + PERIOD_TOTALS, period_field) or 0)
-            pending = int(await resources.redis.hget(prefix + PENDING, period_field) or 0)
+        period = await deployment.period_units(customer.item_id)
+        pending = await deployment.period_units(customer.item_id, PENDING)
+        async with open_resources(deployment.settings, load_catalogue(deployment.plans_file)) as resources:
             async with resources.sessionmaker() as session:
                 ledger = int(await session.scalar(select(func.coalesce(func.sum(UsageReport.units), 0))) or 0)
         in_flight = period - pending - ledger  # taken by a flush still in progress (normally 0)
@@ -299,13 +253,7 @@ async def main(args: argparse.Namespace) -> int:
         for server in servers.values():
             if server.poll() is None:
                 server.kill()
-        from redis.asyncio import Redis
-
-        redis = Redis.from_url(REDIS_URL)
-        async for key in redis.scan_iter(match=prefix + "*", count=1000):
-            await redis.delete(key)
-        await redis.aclose()
-        await drop_database(db_name)
+        await deployment.destroy()
 
 
 if __name__ == "__main__":
