@@ -153,38 +153,33 @@ async def due_reports(session: AsyncSession, now: datetime, limit: int) -> list[
 
 async def mark_sent(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> None:
     """rows: {"b_id", "b_attempts", "b_response"}."""
-    if rows:
-        await session.execute(
-            update(UsageReport.__table__)
-            .where(UsageReport.__table__.c.id == bindparam("b_id"))
-            .values(state=ReportState.SENT, sent_at=now, attempts=bindparam("b_attempts"),
-                    stripe_response=bindparam("b_response"), next_attempt_at=None),
-            rows,
-        )
+    await _update_reports(
+        session, rows, state=ReportState.SENT, sent_at=now, attempts=bindparam("b_attempts"),
+        stripe_response=bindparam("b_response"), next_attempt_at=None,
+    )
 
 
 async def mark_retry(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """rows: {"b_id", "b_attempts", "b_next", "b_error"}."""
-    if rows:
-        await session.execute(
-            update(UsageReport.__table__)
-            .where(UsageReport.__table__.c.id == bindparam("b_id"))
-            .values(attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
-                    last_error=bindparam("b_error")),
-            rows,
-        )
+    await _update_reports(
+        session, rows, attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
+        last_error=bindparam("b_error"),
+    )
 
 
 async def mark_failed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
     """rows: {"b_id", "b_attempts", "b_error"}: rejected for good, kept for operators."""
+    await _update_reports(
+        session, rows, state=ReportState.FAILED, attempts=bindparam("b_attempts"),
+        last_error=bindparam("b_error"), next_attempt_at=None,
+    )
+
+
+async def _update_reports(session: AsyncSession, rows: list[dict[str, Any]], **values: Any) -> None:
+    """One executemany UPDATE of the reports whose ids are the rows' "b_id"."""
     if rows:
-        await session.execute(
-            update(UsageReport.__table__)
-            .where(UsageReport.__table__.c.id == bindparam("b_id"))
-            .values(state=ReportState.FAILED, attempts=bindparam("b_attempts"),
-                    last_error=bindparam("b_error"), next_attempt_at=None),
-            rows,
-        )
+        table = UsageReport.__table__
+        await session.execute(update(table).where(table.c.id == bindparam("b_id")).values(**values), rows)
 
 
 async def unsettled_units_by_state(session: AsyncSession) -> dict[str, int]:
