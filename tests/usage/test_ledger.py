@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
+from licensing_api.billing.periods import add_interval
 from licensing_api.db import session_scope, utcnow
 from licensing_api.usage import ledger
 from licensing_api.usage.flusher import new_flush_id
@@ -58,7 +59,7 @@ async def test_a_batch_is_written_to_the_ledger_at_most_once(flush_resources):
 
 async def test_units_of_a_closed_period_are_reported_against_it(flush_resources):
     item = await provision(flush_resources)
-    previous_start = item.period_start - timedelta(days=31)
+    previous_start = add_interval(item.period_start, "month", -1)  # the project's own period arithmetic
     batch = TakenBatch(flush_id=new_flush_id(), taken_at=utcnow(),
                        item_units={(item.item_id, int(previous_start.timestamp())): 2})
 
