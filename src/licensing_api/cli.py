@@ -10,6 +10,7 @@ from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.db_cli import db_app
 from licensing_api.keys.cli import keys_app
 from licensing_api.serve import serve
+from licensing_api.standards.cli import crawlers_app
 from licensing_api.usage.cli import usage_app
 
 app = typer.Typer(
@@ -24,6 +25,7 @@ app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(usage_app, name="usage")
+app.add_typer(crawlers_app, name="crawlers")
 app.command("reconcile")(reconcile_command)
 
 

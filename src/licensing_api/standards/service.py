@@ -15,7 +15,12 @@ from starlette.responses import Response
 
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.settings import Settings
-from licensing_api.standards.crawlers import CrawlerDirectory, CrawlerMetricsMiddleware
+from licensing_api.standards.crawlers import (
+    BUNDLED_CRAWLER_LIST,
+    CrawlerDirectory,
+    CrawlerMetricsMiddleware,
+    load_crawler_names,
+)
 from licensing_api.standards.offer import (
     CRAWLER_CHARGED_HEADER,
     ChargedPrices,
@@ -54,7 +59,7 @@ def build_standards(settings: Settings, catalogue: PlanCatalogue) -> CrawlerStan
         license_xml=build_license_xml(settings, catalogue),
         robots_txt=build_robots_txt(settings),
         license_page=render_license_page(settings, catalogue),
-        crawlers=CrawlerDirectory.bundled(),
+        crawlers=CrawlerDirectory(load_crawler_names(settings.crawler_list_file or BUNDLED_CRAWLER_LIST)),
     )
 
 
