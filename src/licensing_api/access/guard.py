@@ -39,7 +39,7 @@ from licensing_api.keys.service import is_well_formed
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter, client_address
 from licensing_api.standards.service import CrawlerStandards
-from licensing_api.standards.webbotauth import verify_bot_signature
+from licensing_api.standards.webbotauth import SignatureWindow, verify_bot_signature
 from licensing_api.usage.redis_keys import PERIOD_TOTALS
 from licensing_api.usage.tally import UsageTally
 
@@ -68,6 +68,7 @@ class AccessGuard:
         self.lookups = CacheLookupCounts()
         self.clock = clock
         self.payment_url = resources.settings.public_base_url + "/dashboard"
+        self.signature_window = SignatureWindow(resources.settings.web_bot_auth_max_window_seconds)
         self._loading: dict[str, asyncio.Task[AccessRecord | None]] = {}
 
     def admit(self, request: Request) -> AccessRecord | None:
@@ -121,7 +122,9 @@ class AccessGuard:
         if record.key_revoked:
             raise KeyRevoked("this API key was revoked; create another in the dashboard")
         if record.bot_key is not None:
-            verify_bot_signature(request, record.bot_key)
+            verify_bot_signature(
+                request, record.bot_key, self.resources.settings.public_base_url, self.signature_window
+            )
         return record
 
     def enforce(self, record: AccessRecord) -> AccessRecord:
