@@ -12,6 +12,8 @@ from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
 from licensing_api.billing.plans import load_catalogue
+from licensing_api.bots.router import router as bots_router
+from licensing_api.bots.runtime import open_bots
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import document_problem_errors, install_error_handlers
@@ -46,8 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with open_resources(settings, catalogue) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources):
-                async with open_hot_path(app, resources) as hot_path:
-                    yield {"resources": resources, "hot_path": hot_path}
+                async with open_bots(resources) as bots, open_hot_path(app, resources) as hot_path:
+                    yield {"resources": resources, "hot_path": hot_path, "bots": bots}
 
     app = FastAPI(
         title="licensing-api",
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(usage_router)
     app.include_router(keys_router)
+    app.include_router(bots_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler metrics

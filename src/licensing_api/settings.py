@@ -128,6 +128,9 @@ class Settings(BaseSettings):
     license_token_ttl_seconds: int = Field(
         3600, description="lifetime of an RSL license token issued by POST /olp/token"
     )
+    bot_directory_ca_file: Path | None = Field(
+        None, description="extra CA certificates trusted for bot key directories (a private CA)"
+    )
     # Operations and security (observability/, security/).
     access_log: bool = Field(True, description="one JSON access-log line per request")
     max_request_bytes: int = Field(
@@ -354,6 +357,13 @@ class Settings(BaseSettings):
     def _crawler_list_file(cls, value: Path | None) -> Path | None:
         if value is not None and not value.is_file():
             raise ValueError(f"no such file {value}; create it with `licensing-api crawlers import`")
+        return value.resolve() if value is not None else None
+
+    @field_validator("bot_directory_ca_file")
+    @classmethod
+    def _bot_directory_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {value}; point it at a PEM file of CA certificates")
         return value.resolve() if value is not None else None
 
     @field_validator("web_bot_auth_max_window_seconds")
