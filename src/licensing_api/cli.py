@@ -6,6 +6,7 @@ import typer
 
 from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
+from licensing_api.bots.cli import bots_app
 from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.db_cli import db_app
 from licensing_api.keys.cli import keys_app
@@ -24,6 +25,7 @@ app.add_typer(db_app, name="db")
 app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
+app.add_typer(bots_app, name="bots")
 app.add_typer(usage_app, name="usage")
 app.add_typer(crawlers_app, name="crawlers")
 app.command("reconcile")(reconcile_command)
