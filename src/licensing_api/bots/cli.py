@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -10,7 +9,13 @@ from typing import Any
 import typer
 
 from licensing_api.bots.directory import KeyDirectoryFetcher, directory_ssl_context
-from licensing_api.bots.service import InvalidBotRegistration, delete_bot, list_bots, register_bot
+from licensing_api.bots.service import (
+    InvalidBotRegistration,
+    delete_bot,
+    jwks_from_json,
+    list_bots,
+    register_bot,
+)
 from licensing_api.cli_support import cli_resources, run
 from licensing_api.db import session_scope
 
@@ -79,13 +84,8 @@ def delete(bot_id: uuid.UUID = typer.Argument(..., help="id of the bot")) -> Non
 
 
 def read_jwks(path: Path) -> list[dict[str, Any]]:
-    """A JWK file or a JWKS file (`{"keys": [...]}`) → the list of JWKs."""
     try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise InvalidBotRegistration(f"{path}: not a JSON file ({exc})") from None
-    if isinstance(document, dict) and isinstance(document.get("keys"), list):
-        return list(document["keys"])
-    if isinstance(document, dict):
-        return [document]
-    raise InvalidBotRegistration(f"{path}: a JWK or a JWKS is a JSON object")
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise InvalidBotRegistration(f"{path}: {exc.strerror}") from None
+    return jwks_from_json(text)

@@ -8,6 +8,7 @@ a bot's keys drops the matching access-cache entries in every worker once it com
 
 from __future__ import annotations
 
+import json
 import logging
 import secrets
 import uuid
@@ -207,6 +208,19 @@ async def bot_of_directory(session: AsyncSession, directory_url: str) -> Bot | N
     return await session.scalar(
         select(Bot).where(Bot.directory_url == directory_url, Bot.status == BotStatus.ACTIVE)
     )
+
+
+def jwks_from_json(text: str) -> list[dict[str, Any]]:
+    """A JWK or a JWKS (`{"keys": [...]}`) as JSON text → the list of JWKs."""
+    try:
+        document = json.loads(text)
+    except ValueError:
+        raise InvalidBotRegistration("the bot's public key must be JSON: a JWK or a JWKS") from None
+    if isinstance(document, dict) and isinstance(document.get("keys"), list):
+        return list(document["keys"])
+    if isinstance(document, dict):
+        return [document]
+    raise InvalidBotRegistration("a JWK or a JWKS is a JSON object")
 
 
 def _uploaded_keys(jwks: list[dict[str, Any]]) -> list[VerifyingKey]:
