@@ -68,11 +68,13 @@ def get_standards(request: Request) -> CrawlerStandards:
 
 
 def install_standards(app: FastAPI, settings: Settings, catalogue: PlanCatalogue) -> None:
+    from licensing_api.olp.router import router as olp_router
     from licensing_api.standards.router import router  # the router imports this module
 
     standards = build_standards(settings, catalogue)
     app.state.crawler_standards = standards
     app.include_router(router)
+    app.include_router(olp_router)
     app.add_middleware(CrawlerMetricsMiddleware, directory=standards.crawlers)
 
 
