@@ -24,7 +24,7 @@ async def test_a_keyless_request_gets_the_402_license_offer(client, settings):
     response = await client.get(ITEM)
     assert response.status_code == 402
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.headers["crawler-price"] == "USD 0.0005"
+    assert response.headers["crawler-price"] == "USD 0.001"  # the per-crawl plan's price
     body = response.json()
     assert body["status"] == 402 and body["type"].endswith("/license-required")
     assert body["instance"] == ITEM

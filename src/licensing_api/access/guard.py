@@ -64,7 +64,7 @@ class AccessGuard:
         self.tally = tally
         self.limiter = limiter
         self.failed_lookups = failed_lookups
-        self.charged_prices = standards.charged
+        self.pricer = standards.pricer
         self.lookups = CacheLookupCounts()
         self.clock = clock
         self.payment_url = resources.settings.public_base_url + "/dashboard"
@@ -161,11 +161,7 @@ class AccessGuard:
         target = record.target
         assert target is not None  # enforce() refused records without one
         units = self.tally.add(target.period_field, record.key_id_text, self.clock())
-        headers = [(b"x-usage-units", str(units).encode())]
-        prices = self.charged_prices.get(target.plan.id)
-        if prices is not None:
-            headers.append(prices.header(units - 1))
-        return headers
+        return [(b"x-usage-units", str(units).encode()), self.pricer.charged_header(target.plan, units - 1, 1)]
 
     def _enforce_account_state(self, record: AccessRecord, now: float) -> None:
         state = record.account_state

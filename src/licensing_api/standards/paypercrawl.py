@@ -66,13 +66,17 @@ class CrawlerPrice:
         """Minor units of a plan's currency (possibly fractional) → the exact major amount."""
         return cls(currency.upper(), to_major_units(Decimal(amount_minor), currency))
 
-    def header_value(self) -> str:
-        """`USD 0.001`, with at least the currency's decimals (`USD 0.00` for nothing)."""
+    def amount_text(self) -> str:
+        """`0.001`: the exact amount with at least the currency's decimals (`0.00` for nothing)."""
         exponent = minor_unit_exponent(self.currency)
         amount = self.amount
         if amount.as_tuple().exponent > -exponent:  # type: ignore[operator]
             amount = amount.quantize(Decimal(1).scaleb(-exponent))
-        return f"{self.currency} {amount:f}"
+        return f"{amount:f}"
+
+    def header_value(self) -> str:
+        """`USD 0.001`, the pay-per-crawl header form."""
+        return f"{self.currency} {self.amount_text()}"
 
     def accepts(self, other: CrawlerPrice) -> bool:
         return self.currency == other.currency and self.amount == other.amount
