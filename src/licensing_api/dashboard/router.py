@@ -256,7 +256,7 @@ async def register_bot_from_dashboard(
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
         jwks = jwks_from_json(jwk) if jwk.strip() else None
-        async with session_scope(resources.sessionmaker) as db:
+        async with unit_of_work(resources) as db:
             await register_bot(
                 db, resources.redis, resources.settings.redis_key_prefix, request.state.bots.fetcher,
                 signed_in.customer_id, name=name.strip() or "bot",
@@ -285,7 +285,7 @@ async def delete_bot_from_dashboard(
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
-        async with session_scope(resources.sessionmaker) as db:
+        async with unit_of_work(resources) as db:
             await delete_bot(db, resources.redis, resources.settings.redis_key_prefix, bot_id, signed_in.customer_id)
     except BotNotFound as exc:
         return await dashboard_page(

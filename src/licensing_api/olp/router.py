@@ -10,8 +10,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Header, Request
 from fastapi.responses import JSONResponse
 
-from licensing_api.db import session_scope, utcnow
-from licensing_api.dependencies import ResourcesDep
+from licensing_api.db import utcnow
+from licensing_api.dependencies import ResourcesDep, unit_of_work
 from licensing_api.olp.grant import OAuthError, authenticated_client, client_credentials, grant_license
 from licensing_api.olp.tokens import introspection, is_license_token, token_state
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiterDep, client_address
@@ -56,7 +56,7 @@ async def olp_token(
     authorization: Annotated[str | None, Header()] = None,
 ) -> Any:
     try:
-        async with session_scope(resources.sessionmaker) as session:
+        async with unit_of_work(resources) as session:
             grant = await grant_license(
                 session, resources.settings, resources.catalogue, limiter, client_address(request),
                 grant_type=grant_type,
@@ -97,7 +97,7 @@ async def olp_introspect(
     """The caller authenticates as an OLP client (its API key); it learns about its own
     customer's tokens only: any other token is `{"active": false}`."""
     try:
-        async with session_scope(resources.sessionmaker) as session:
+        async with unit_of_work(resources) as session:
             caller = await authenticated_client(
                 session, resources.settings, limiter, client_address(request),
                 client_credentials(authorization, client_id, client_secret),
