@@ -109,10 +109,6 @@ class BotIdentifier:
         self._loading: dict[str, asyncio.Task[AccessRecord | None]] = {}
         self._refetched: dict[str, float] = {}  # directory URL → when it was last refetched
 
-    @staticmethod
-    def is_signed(headers: list[tuple[bytes, bytes]]) -> bool:
-        return any(name == b"signature-input" for name, _ in headers)
-
     async def identify(self, scope: Mapping[str, Any], address: str) -> AccessRecord | None:
         request = SignedRequest.from_scope(scope, self.public_base_url)
         try:

@@ -3,7 +3,7 @@
 `install_standards(app, settings, catalogue)` (called by the app factory) precomputes the
 402 offer, the request pricer (per-path units, pre-encoded `crawler-charged` values),
 `license.xml`, `robots.txt`, the `Link` header of content responses and the crawler
-directory, mounts the routes and the crawler metrics middleware. The request path reads them
+directory, and mounts the routes. The request path reads them
 with `get_standards(request)`.
 """
 
@@ -16,12 +16,7 @@ from starlette.responses import Response
 
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.settings import Settings
-from licensing_api.standards.crawlers import (
-    BUNDLED_CRAWLER_LIST,
-    CrawlerDirectory,
-    CrawlerMetricsMiddleware,
-    load_crawler_names,
-)
+from licensing_api.standards.crawlers import BUNDLED_CRAWLER_LIST, CrawlerDirectory, load_crawler_names
 from licensing_api.standards.offer import (
     LicenseOffer,
     build_license_offer,
@@ -49,7 +44,7 @@ class CrawlerStandards:
         price of this path (400 if its price headers cannot be read)."""
         headers = request.headers
         limit = read_price_limit(headers.get(CRAWLER_EXACT_PRICE), headers.get(CRAWLER_MAX_PRICE))
-        price = self.pricer.per_crawl_price(limit, self.pricer.units_for(request.url.path))
+        price = self.pricer.per_crawl_price(limit, self.pricer.units_for(request.scope["path"]))
         return self.offer.response(request, price)
 
 
@@ -76,9 +71,8 @@ def install_standards(app: FastAPI, settings: Settings, catalogue: PlanCatalogue
 
     standards = build_standards(settings, catalogue)
     app.state.crawler_standards = standards
-    app.include_router(router)
+    app.include_router(router)  # crawlers are counted by the request edge (observability)
     app.include_router(olp_router)
-    app.add_middleware(CrawlerMetricsMiddleware, directory=standards.crawlers)
 
 
 __all__ = ["CrawlerStandards", "build_standards", "get_standards", "install_standards"]
