@@ -30,11 +30,8 @@ class Metering:
         if record is None:
             return [self.link_header]
         target = record.target
-        assert target is not None and price.plan is not None  # enforce() refused records without one
+        assert target is not None and price.tiers is not None  # enforce() refused records without one
         units = price.units
         total = self.tally.add(target.period_field, record.key_id_text, now, units)
-        return [
-            (USAGE_UNITS, str(total).encode()),
-            self.pricer.charged_header(price.plan, total - units, units),
-            self.link_header,
-        ]
+        charged = price.tiers.header(total - units) or self.pricer.charged_header(price.plan, total - units, units)  # type: ignore[arg-type]
+        return [(USAGE_UNITS, str(total).encode()), charged, self.link_header]

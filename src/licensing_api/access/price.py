@@ -21,7 +21,7 @@ from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import RespondWith
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.standards.paypercrawl import PriceLimit, read_price_limit
-from licensing_api.standards.pricing_step import RequestPricer
+from licensing_api.standards.pricing_step import RequestPricer, TierPrices
 from licensing_api.standards.service import CrawlerStandards
 from licensing_api.usage.tally import UsageTally
 
@@ -30,6 +30,7 @@ from licensing_api.usage.tally import UsageTally
 class Price:
     units: int
     plan: PlanSpec | None  # whose tiers price the units (None: nobody's, or no subscription)
+    tiers: TierPrices | None = None  # the plan's pre-encoded `crawler-charged` for these units
 
 
 FREE = Price(0, None)
@@ -53,14 +54,18 @@ class Pricing:
         self.tally = tally
         # Prices are values: one per plan and unit count, built here, looked up per request.
         self._prices: dict[str, dict[int, Price]] = {
-            plan.id: {units: Price(units, plan) for units in self.pricer.catalogue.price_rules.distinct_units()}
+            plan.id: {
+                units: Price(units, plan, self.pricer.tier_prices(plan, units))
+                for units in self.pricer.catalogue.price_rules.distinct_units()
+            }
             for plan in self.pricer.catalogue
         }
+        self._units = self.pricer.catalogue.price_rules.units_for
 
     def price(self, path: str, record: AccessRecord, headers: list[tuple[bytes, bytes]] | None) -> Price:
         """The price of serving `path` to `record`'s caller; `headers` only when the request
         declares a price limit (identify noticed one)."""
-        units = self.pricer.units_for(path)
+        units = self._units(path)
         target = record.target
         if target is None:
             return Price(units, None)  # no subscription: `enforce` refuses it
@@ -70,7 +75,7 @@ class Pricing:
             self.pricer.check(limit, plan, self.tally.units_this_period(target.period_field), units)
         by_units = self._prices.get(plan.id)
         price = by_units.get(units) if by_units is not None else None
-        return price if price is not None else Price(units, plan)
+        return price if price is not None else Price(units, plan, self.pricer.tier_prices(plan, units))
 
     def price_for_nobody(self, request: Request) -> Price:
         """A free path is served to anyone; anything else is the 402 offer at the per-crawl price."""

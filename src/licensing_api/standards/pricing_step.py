@@ -53,12 +53,20 @@ class TierPrices:
     flat: tuple[bool, ...]  # the tier charges a flat fee when entered
     prices: tuple[CrawlerPrice, ...]
     headers: tuple[tuple[bytes, bytes], ...]
+    last_inside: tuple[float, ...] = ()  # per tier: the most units before a request still inside it
+    units: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "last_inside", tuple(
+            float("inf") if upper is None else upper - self.units for upper in self.uppers
+        ))
 
     @classmethod
     def for_plan(cls, plan: PlanSpec, units: int) -> TierPrices:
         if not plan.tiers:  # a fixed plan: every request is covered by the fee
             free = CrawlerPrice.from_minor(0, plan.currency)
-            return cls((0,), (None,), (False,), (free,), ((CHARGED_NAME, free.header_value().encode()),))
+            return cls((0,), (None,), (False,), (free,), ((CHARGED_NAME, free.header_value().encode()),),
+                       units=units)
         lowers, uppers, flat, prices = [], [], [], []
         lower = 0
         for tier in plan.tiers:
@@ -68,17 +76,24 @@ class TierPrices:
             prices.append(CrawlerPrice.from_minor(tier.unit_amount_decimal * units, plan.currency))
             lower = tier.up_to or lower
         headers = tuple((CHARGED_NAME, price.header_value().encode()) for price in prices)
-        return cls(tuple(lowers), tuple(uppers), tuple(flat), tuple(prices), headers)
+        return cls(tuple(lowers), tuple(uppers), tuple(flat), tuple(prices), headers, units=units)
 
-    def tier_holding(self, units_before: int, units: int) -> int | None:
+    def tier_holding(self, units_before: int) -> int | None:
         """The tier that holds the whole request, or None if it straddles or enters a flat fee."""
         index = bisect_right(self.lowers, units_before) - 1
-        upper = self.uppers[index]
-        if upper is not None and units_before + units > upper:
+        if units_before > self.last_inside[index]:
             return None
         if self.flat[index] and units_before == self.lowers[index]:
             return None
         return index
+
+    def header(self, units_before: int) -> tuple[bytes, bytes] | None:
+        """The pre-encoded `crawler-charged` of a request inside one tier (the request path's
+        case); None when it must be priced exactly (`RequestPricer.charged_header`)."""
+        index = bisect_right(self.lowers, units_before) - 1
+        if units_before > self.last_inside[index] or (self.flat[index] and units_before == self.lowers[index]):
+            return None
+        return self.headers[index]
 
 
 @dataclass(slots=True)
@@ -100,8 +115,8 @@ class RequestPricer:
 
     def price(self, plan: PlanSpec, units_before: int, units: int) -> CrawlerPrice:
         """What this request costs under `plan` after `units_before` units this period."""
-        tiers = self._tier_prices(plan, units)
-        index = tiers.tier_holding(units_before, units)
+        tiers = self.tier_prices(plan, units)
+        index = tiers.tier_holding(units_before)
         if index is not None:
             return tiers.prices[index]
         amount = request_amount_exact(plan.tiers, units_before, units) if plan.tiers else Decimal(0)
@@ -109,10 +124,9 @@ class RequestPricer:
 
     def charged_header(self, plan: PlanSpec, units_before: int, units: int) -> tuple[bytes, bytes]:
         """`crawler-charged` of a served request, as the raw header the response carries."""
-        tiers = self._tier_prices(plan, units)
-        index = tiers.tier_holding(units_before, units)
-        if index is not None:
-            return tiers.headers[index]
+        header = self.tier_prices(plan, units).header(units_before)
+        if header is not None:
+            return header
         return CHARGED_NAME, self.price(plan, units_before, units).header_value().encode()
 
     def check(self, limit: PriceLimit | None, plan: PlanSpec, units_before: int, units: int) -> None:
@@ -130,7 +144,7 @@ class RequestPricer:
         plan = self.per_crawl_plan(limit)
         return self.price(plan, 0, units) if plan is not None else None
 
-    def _tier_prices(self, plan: PlanSpec, units: int) -> TierPrices:
+    def tier_prices(self, plan: PlanSpec, units: int) -> TierPrices:
         tiers = self._tiers.get((plan.id, units))
         if tiers is None:  # a plan or unit count not known at start (not from this catalogue)
             tiers = self._tiers[(plan.id, units)] = TierPrices.for_plan(plan, units)
