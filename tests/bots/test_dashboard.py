@@ -10,7 +10,8 @@ import uuid
 from licensing_api.bots.models import Bot
 from licensing_api.db import session_scope
 from tests.access.helpers import new_crawler
-from tests.dashboard.pages import hidden, signed_in_page
+from tests.bots.helpers import ITEM, register, signed_headers
+from tests.dashboard.pages import hidden, signed_in_page, value_of
 from tests.standards.signing import public_jwk_of, thumbprint_of
 
 
@@ -53,3 +54,14 @@ async def test_the_dashboard_shows_the_price_of_a_request(bots_app):
     crawler = await new_crawler(bots_app.resources, plan="standard")
     page = await signed_in_page(bots_app.client, crawler.secret)
     assert re.search(r'<code>\(any other path\)</code></td><td class="num">1</td><td class="num path-price">USD 0.00<', page)
+
+
+async def test_a_bots_requests_are_counted_on_its_row(bots_app, bot_key):
+    crawler = await new_crawler(bots_app.resources, plan="standard")
+    await register(bots_app.client, crawler, keys=[public_jwk_of(bot_key)])
+    for _ in range(2):
+        assert (await bots_app.client.get(ITEM, headers=signed_headers(bot_key))).status_code == 200
+    await bots_app.state["hot_path"].tally.move_once()
+    page = await signed_in_page(bots_app.client, crawler.secret)
+    assert re.search(r'class="num bot-units"[^>]*data-value="2"', page)
+    assert value_of(page, "units-used") == 2

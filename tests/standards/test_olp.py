@@ -4,11 +4,16 @@ learns how to get one; client authentication is throttled per address."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import re
+from datetime import timedelta
 
 import pytest
 
+from licensing_api.db import session_scope, utcnow
+from licensing_api.keys.models import ApiKey
+from licensing_api.olp.tokens import issue_token
 from tests.access.helpers import new_crawler
 
 RESOURCE = "http://127.0.0.1:8000/v1/content/sourdough-chemistry"  # under the test PUBLIC_BASE_URL
@@ -147,3 +152,59 @@ async def test_a_malformed_license_element_is_an_invalid_request(client, resourc
     )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+async def eventually(check, attempts: int = 50):
+    """Invalidations travel over Redis pub/sub: retry for up to a second."""
+    for _ in range(attempts):
+        result = await check()
+        if result:
+            return result
+        await asyncio.sleep(0.02)
+    return await check()
+
+
+async def test_the_olp_round_trip(client, resources, settings):
+    """license.xml → the verbatim <license> → a token → content → introspection active →
+    the key revoked → the token refused and introspection inactive."""
+    crawler = await new_crawler(resources, plan="standard")
+    token = (await token_for(client, crawler))["access_token"]
+    as_token = {"Authorization": f"License {token}"}
+    served = await client.get("/v1/content/sourdough-chemistry", headers=as_token)
+    assert served.status_code == 200
+    assert served.headers["link"] == f'<{settings.public_base_url}/license.xml>; rel="license"; type="application/rsl+xml"'
+    assert served.headers["crawler-charged"] == "USD 0.00"
+    again = await client.get("/v1/content/sourdough-chemistry", headers=as_token)  # from the cache now
+    assert int(again.headers["x-usage-units"]) == 2  # counted on the key's subscription
+    assert (await client.post("/olp/introspect", headers=basic(crawler.secret), data={"token": token})).json()["active"]
+
+    second = (await client.post("/v1/keys", headers=crawler.headers, json={"name": "second"})).json()["secret"]
+    assert (await client.delete(f"/v1/keys/{crawler.key_id}", headers={"Authorization": f"Bearer {second}"})).status_code == 200
+
+    async def refused():
+        response = await client.get("/v1/content/sourdough-chemistry", headers=as_token)
+        return response if response.status_code == 401 else None
+
+    response = await eventually(refused)
+    assert response is not None, "the token still serves content after its key was revoked"
+    assert 'License error="invalid_token"' in response.headers["www-authenticate"]
+    inactive = await client.post("/olp/introspect", headers=basic(second), data={"token": token})
+    assert inactive.json() == {"active": False}
+
+
+async def test_an_expired_license_token_is_refused(client, resources):
+    crawler = await new_crawler(resources, plan="standard")
+    async with session_scope(resources.sessionmaker) as session:
+        key = await session.get(ApiKey, crawler.key_id)
+        issued = await issue_token(session, key, plan_id="standard", resource=RESOURCE, client_id=None,
+                                   ttl_seconds=3600, now=utcnow() - timedelta(hours=2))
+    response = await client.get("/v1/content/sourdough-chemistry", headers={"Authorization": f"License {issued.token}"})
+    assert response.status_code == 401
+    assert response.json()["detail"] == "unknown or expired license token"
+
+
+async def test_a_license_token_cannot_manage_keys(client, resources):
+    crawler = await new_crawler(resources, plan="standard")
+    token = (await token_for(client, crawler))["access_token"]
+    response = await client.get("/v1/keys", headers={"Authorization": f"License {token}"})
+    assert response.status_code == 401

@@ -113,6 +113,8 @@ class LicenseLookup:
             self.failed_lookups.record_failure(client_address(request))
             raise InvalidApiKey("unknown or expired license token" if token else "unknown API key")
         if record.key_revoked:
+            if token:  # RSL: a revoked token is a 401, like an unknown one
+                raise InvalidApiKey("this license token was revoked with its API key")
             raise KeyRevoked("this API key was revoked; create another in the dashboard")
         if record.bot_key is not None:
             verify_bot_signature(request, record.bot_key, self.public_base_url, self.signature_window)
