@@ -131,3 +131,14 @@ async def test_a_refused_crawler_is_counted(client):
     before = await crawler_count(client, "GPTBot", "payment_required")
     await client.get(ITEM, headers={"User-Agent": GPTBOT})
     assert await crawler_count(client, "GPTBot", "payment_required") == before + 1
+
+
+async def test_refusals_of_credentials_name_the_license_and_both_challenges(client, settings):
+    link = f'<{settings.public_base_url}/license.xml>; rel="license"; type="application/rsl+xml"'
+    unknown = await client.get(ITEM, headers={"Authorization": "License lt_" + "x" * 43})
+    assert unknown.status_code == 401
+    assert unknown.headers["link"] == link
+    assert unknown.headers["www-authenticate"].startswith(
+        'Bearer realm="licensing-api", error="invalid_token", License error="invalid_token"')
+    offer = await client.get(ITEM)
+    assert offer.headers.get_list("link") == [link]
