@@ -18,7 +18,6 @@ from __future__ import annotations
 from starlette.requests import Request
 
 CREDENTIAL_SCHEMES = (b"bearer", b"license")
-PRICE_LIMIT_HEADERS = frozenset({b"crawler-exact-price", b"crawler-max-price"})
 
 
 def scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
@@ -31,8 +30,8 @@ def scan(headers: list[tuple[bytes, bytes]]) -> tuple[bytes | None, bool]:
             authorization = value
         elif name == b"x-api-key":
             api_key = value
-        elif name in PRICE_LIMIT_HEADERS:
-            limited = True
+        elif name == b"crawler-max-price" or name == b"crawler-exact-price":
+            limited = True  # compared, not looked up: hashing each header name costs more
     if authorization is not None:
         scheme, _, credentials = authorization.partition(b" ")
         if scheme.lower() in CREDENTIAL_SCHEMES:

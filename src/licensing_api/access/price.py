@@ -60,12 +60,16 @@ class Pricing:
             }
             for plan in self.pricer.catalogue
         }
-        self._units = self.pricer.catalogue.price_rules.units_for
+        rules = self.pricer.catalogue.price_rules
+        self._units_of = rules.units_for
+        self._units_memo = rules.memo  # read directly: a method call costs more than the lookup
 
     def price(self, path: str, record: AccessRecord, headers: list[tuple[bytes, bytes]] | None) -> Price:
         """The price of serving `path` to `record`'s caller; `headers` only when the request
         declares a price limit (identify noticed one)."""
-        units = self._units(path)
+        units = self._units_memo.get(path)
+        if units is None:
+            units = self._units_of(path)
         target = record.target
         if target is None:
             return Price(units, None)  # no subscription: `enforce` refuses it

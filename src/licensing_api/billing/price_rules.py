@@ -60,7 +60,7 @@ class PriceRules:
     """The catalogue's rules, most specific first."""
 
     rules: tuple[PriceRule, ...] = ()
-    _memo: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
+    memo: dict[str, int] = field(default_factory=dict, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Longest pattern first; `sorted` is stable, so equal lengths keep the file's order.
@@ -68,12 +68,12 @@ class PriceRules:
 
     def units_for(self, path: str) -> int:
         """Units one served request for `path` counts (0 = free)."""
-        units = self._memo.get(path)
+        units = self.memo.get(path)
         if units is None:
             units = self._match(path)
-            if len(self._memo) >= MEMO_LIMIT:
-                self._memo.clear()  # random paths must not grow memory without bound
-            self._memo[path] = units
+            if len(self.memo) >= MEMO_LIMIT:
+                self.memo.clear()  # random paths must not grow memory without bound
+            self.memo[path] = units
         return units
 
     def rule_for(self, path: str) -> PriceRule | None:
