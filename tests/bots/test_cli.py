@@ -3,26 +3,15 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import uuid
 
 from licensing_api.bots.models import Bot
 from tests.access.helpers import new_crawler
+from tests.support.cli import run_cli
 from tests.standards.signing import public_jwk_of, thumbprint_of
 
 
-def cli(*args: str, settings, extra_env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
-        **(extra_env or {}),
-    }
-    return subprocess.run([sys.executable, "-m", "licensing_api.cli", *args],
-                          env=env, capture_output=True, text=True, timeout=60)
+cli = run_cli
 
 
 async def test_bots_add_with_a_jwk_file_then_list_and_delete(resources, settings, tmp_path, bot_key):

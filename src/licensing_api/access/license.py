@@ -14,7 +14,6 @@ drops it with the key's) and lives no longer than the token.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 from collections.abc import Awaitable, Callable
@@ -26,6 +25,7 @@ from starlette.requests import Request
 from licensing_api.access.cache import AccessCache, CacheLookupCounts
 from licensing_api.access.identify import credentials_of, is_signed
 from licensing_api.access.records import AccessRecord, load_access_record
+from licensing_api.access.single_flight import SingleFlight
 from licensing_api.access.responses import InvalidApiKey, KeyRevoked
 from licensing_api.bots.identify import BotIdentifier
 from licensing_api.bots.runtime import BotsRuntime
@@ -64,7 +64,7 @@ class LicenseLookup:
         self.bots = None if bots is None else BotIdentifier(
             resources, cache, failed_lookups, bots.nonces, bots.fetcher, on_loaded=self._watch_period,
         )
-        self._loading: dict[str, asyncio.Task[AccessRecord | None]] = {}
+        self._reads: SingleFlight[AccessRecord | None] = SingleFlight()
 
     def cached(self, secret: bytes) -> AccessRecord | None:
         """The record of a cached, unrevoked key or license token with no bot key bound;
@@ -108,7 +108,7 @@ class LicenseLookup:
                     "the API key is malformed; keys look like lk_ followed by 32+ characters"
                 )
             self.lookups.misses += 1
-            record = await self._load(digest, self._read_token if token else self._read_key)
+            record = await self._reads.run(digest, lambda: self._read(digest, self._read_token if token else self._read_key))
         if record is None:
             self.failed_lookups.record_failure(client_address(request))
             raise InvalidApiKey("unknown or expired license token" if token else "unknown API key")
@@ -119,15 +119,6 @@ class LicenseLookup:
         if record.bot_key is not None:
             verify_bot_signature(request, record.bot_key, self.public_base_url, self.signature_window)
         return record
-
-    async def _load(self, digest: str, loader: Loader) -> AccessRecord | None:
-        """One database read per missing digest, however many requests wait for it."""
-        task = self._loading.get(digest)
-        if task is None:
-            task = asyncio.ensure_future(self._read(digest, loader))
-            self._loading[digest] = task
-            task.add_done_callback(lambda _: self._loading.pop(digest, None))
-        return await asyncio.shield(task)
 
     async def _read(self, digest: str, loader: Loader) -> AccessRecord | None:
         generation = self.cache.generation

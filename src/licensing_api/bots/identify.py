@@ -16,7 +16,6 @@ signature does not hold, is replayed, lacks a nonce or leaves a payment header u
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +26,7 @@ from sqlalchemy.exc import DBAPIError
 
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.records import AccessRecord
+from licensing_api.access.single_flight import SingleFlight
 from licensing_api.bots.directory import DirectoryError, KeyDirectoryFetcher, directory_url_of
 from licensing_api.bots.nonces import NonceStore
 from licensing_api.bots.records import bot_cache_key, load_bot_record
@@ -106,7 +106,7 @@ class BotIdentifier:
         self.on_loaded = on_loaded  # the license step's work on a freshly read record
         self.public_base_url = resources.settings.public_base_url
         self.window = SignatureWindow(resources.settings.web_bot_auth_max_window_seconds, clock)
-        self._loading: dict[str, asyncio.Task[AccessRecord | None]] = {}
+        self._reads: SingleFlight[AccessRecord | None] = SingleFlight()
         self._refetched: dict[str, float] = {}  # directory URL → when it was last refetched
 
     async def identify(self, scope: Mapping[str, Any], address: str) -> AccessRecord | None:
@@ -158,12 +158,7 @@ class BotIdentifier:
         if entry is not None:
             return entry[0]
         self.failed_lookups.check(address)  # random keyids must not cost a query each
-        task = self._loading.get(cache_key)
-        if task is None:
-            task = asyncio.ensure_future(self._read(keyid, request))
-            self._loading[cache_key] = task
-            task.add_done_callback(lambda _: self._loading.pop(cache_key, None))
-        record = await asyncio.shield(task)
+        record = await self._reads.run(cache_key, lambda: self._read(keyid, request))
         if record is None:
             self.failed_lookups.record_failure(address)
         return record
