@@ -41,17 +41,23 @@ def content_signals(permitted: str, prohibited: str) -> str | None:
 
 def build_robots_txt(settings: Settings) -> str:
     rules_file = settings.robots_rules_file or BUNDLED_ROBOTS_RULES
-    rules = rules_file.read_text(encoding="utf-8").strip()
+    return with_license_lines(
+        rules_file.read_text(encoding="utf-8"), f"{settings.public_base_url}/license.xml", settings
+    )
+
+
+def with_license_lines(rules: str, license_url: str, settings: Settings) -> str:
+    """`rules` (a robots.txt: the operator's, or a gateway's origin's) with the `License:` and
+    `Content-Signal:` lines of these terms in place of any it had."""
     # RSL 1.0 discovery: a `License:` line with the absolute URL of the license document.
     kept = [
-        line for line in rules.splitlines()
-        if not line.lower().startswith(("license:", "content-signal:"))
+        line for line in rules.strip().splitlines()
+        if not line.lstrip().lower().startswith(("license:", "content-signal:"))
     ]
     signals = content_signals(settings.permitted_usage, settings.prohibited_usage)
     if signals is not None:
         kept = _with_content_signal(kept, f"Content-Signal: {signals}")
-    license_line = f"License: {settings.public_base_url}/license.xml"
-    return license_line + "\n\n" + "\n".join(kept) + "\n"
+    return f"License: {license_url}" + "\n\n" + "\n".join(kept) + "\n"
 
 
 def _with_content_signal(lines: list[str], signal_line: str) -> list[str]:
