@@ -95,26 +95,29 @@ def license_element(settings: Settings, plan: PlanSpec | None, units: int = 1) -
 
 
 def build_license_xml(settings: Settings, catalogue: PlanCatalogue) -> str:
+    """In gateway mode (`ORIGIN_URL`) the site's own URLs come first: its rules, then `{site}/*`."""
     root = ET.Element("rsl", xmlns=RSL_NAMESPACE)
     terms_url = settings.license_terms_url or f"{settings.public_base_url}/license"
-    for rule in catalogue.price_rules:  # most specific first, as they are matched
-        if rule.units == 0:
-            content = ET.SubElement(root, "content", url=settings.public_base_url + rule.pattern)
+    bases = ([settings.site_url] if settings.origin_url else []) + [settings.public_base_url]
+    for base in bases:
+        for rule in catalogue.price_rules:  # most specific first, as they are matched
+            if rule.units == 0:
+                content = ET.SubElement(root, "content", url=base + rule.pattern)
+                ET.SubElement(content, "terms").text = terms_url
+                content.append(license_element(settings, None))
+                continue
+            content = ET.SubElement(
+                root, "content", url=base + rule.pattern, server=license_server_url(settings)
+            )
             ET.SubElement(content, "terms").text = terms_url
-            content.append(license_element(settings, None))
-            continue
-        content = ET.SubElement(
-            root, "content", url=settings.public_base_url + rule.pattern, server=license_server_url(settings)
-        )
+            for plan in catalogue:
+                content.append(license_element(settings, plan, rule.units))
+    catch_alls = ([settings.site_url + "/*"] if settings.origin_url else []) + [content_url(settings)]
+    for url in catch_alls:
+        content = ET.SubElement(root, "content", url=url, server=license_server_url(settings))
         ET.SubElement(content, "terms").text = terms_url
         for plan in catalogue:
-            content.append(license_element(settings, plan, rule.units))
-    content = ET.SubElement(
-        root, "content", url=content_url(settings), server=license_server_url(settings)
-    )
-    ET.SubElement(content, "terms").text = terms_url
-    for plan in catalogue:
-        content.append(license_element(settings, plan))
+            content.append(license_element(settings, plan))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
