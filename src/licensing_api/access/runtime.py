@@ -24,7 +24,7 @@ from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import install_respond_with_handler
 from licensing_api.access.subscriber import listen_for_invalidations
 from licensing_api.bots.runtime import BotsRuntime
-from licensing_api.content.service import ContentService
+from licensing_api.content.service import ContentService, ContentSource
 from licensing_api.content.store import FolderContentStore
 from licensing_api.resources import Resources
 from licensing_api.usage.tally import UsageTally
@@ -37,7 +37,7 @@ LOOKUP_COUNTS_PUBLISH_SECONDS = 1.0
 
 @dataclass(slots=True)
 class HotPath:
-    content: ContentService
+    content: ContentSource
     cache: AccessCache
     guard: AccessGuard
     tally: UsageTally
@@ -45,8 +45,9 @@ class HotPath:
 
 @contextlib.asynccontextmanager
 async def open_hot_path(
-    app: FastAPI, resources: Resources, bots: BotsRuntime | None = None
+    app: FastAPI, resources: Resources, bots: BotsRuntime | None = None, content: ContentSource | None = None
 ) -> AsyncIterator[HotPath]:
+    """`content`: what the content routes serve (default: the folder `CONTENT_DIR`)."""
     settings = resources.settings
     cache = AccessCache(settings.access_cache_ttl_seconds)
     # A cached record is at most one TTL old: keep its period total fresh a bit longer.
@@ -55,9 +56,10 @@ async def open_hot_path(
         settings.redis_key_prefix,
         watch_seconds=settings.access_cache_ttl_seconds + 5,
     )
-    store = FolderContentStore(settings.content_dir)
+    if content is None:
+        content = ContentService(FolderContentStore(settings.content_dir), settings.public_base_url)
     hot_path = HotPath(
-        content=ContentService(store, settings.public_base_url),
+        content=content,
         cache=cache,
         guard=AccessGuard(
             resources,

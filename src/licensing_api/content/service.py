@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import base64
 import binascii
+from collections.abc import Callable
 from datetime import datetime
+from typing import Protocol
+
+from pydantic import BaseModel
 
 from licensing_api.content.schemas import ContentEntry, ContentIndex, ContentItemOut, LicenseTerms
 from licensing_api.content.store import (
@@ -24,6 +28,15 @@ LICENSE_GRANT = "AI training, retrieval and display under your subscription; eve
 
 class InvalidCursor(BadRequest):
     slug, title = "invalid-cursor", "Invalid cursor"
+
+
+class ContentSource(Protocol):
+    """What the content routes serve from: the folder store (`ContentService`) or, in gateway
+    mode, the site's sitemaps (gateway/site_index.py)."""
+
+    def index_page(self, cursor: str | None, limit: int, updated_since: datetime | None) -> BaseModel: ...
+
+    def item_json(self, raw_path: str) -> bytes: ...
 
 
 class ContentService:
@@ -82,10 +95,11 @@ def encode_cursor(path: str) -> str:
     return base64.urlsafe_b64encode(path.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str, validate: Callable[[str], str] = validate_content_path) -> str:
+    """The sort key a cursor holds, checked by `validate` (a content path by default)."""
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         path = base64.urlsafe_b64decode(padded.encode("ascii")).decode("utf-8")
-        return validate_content_path(path)
+        return validate(path)
     except (binascii.Error, UnicodeError, ValueError, BadRequest):
         raise InvalidCursor("use the next_cursor of a previous page, unchanged") from None
