@@ -9,6 +9,7 @@ from licensing_api.billing.cli import customers_app, plans_app
 from licensing_api.bots.cli import bots_app
 from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.db_cli import db_app
+from licensing_api.gateway.cli import gateway
 from licensing_api.keys.cli import keys_app
 from licensing_api.serve import serve
 from licensing_api.standards.cli import crawlers_app
@@ -21,6 +22,7 @@ app = typer.Typer(
     add_completion=False,
 )
 app.command("serve")(serve)
+app.command("gateway")(gateway)
 app.add_typer(db_app, name="db")
 app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")

@@ -148,6 +148,37 @@ class Settings(BaseSettings):
     prometheus_multiproc_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; `serve --workers N>1` sets it"
     )
+    # Gateway mode (gateway/): in front of the publisher's own site.
+    origin_url: str | None = Field(
+        None, description="the publisher's site the gateway proxies (http://…); set: gateway mode"
+    )
+    gateway_public_url: str | None = Field(
+        None, description="the site's public address crawlers use; unset: PUBLIC_BASE_URL"
+    )
+    gateway_host: str = Field("127.0.0.1", description="address `gateway` binds")
+    gateway_port: int = Field(8080, description="port `gateway` binds")
+    gateway_crawlers: Literal["known", "all"] = Field(
+        "known", description="who is licensed: known AI crawlers and credentialed requests, or all"
+    )
+    free_paths: str = Field(
+        "", description="RFC 9309 path patterns that always pass the gateway free, comma-separated"
+    )
+    origin_preserve_host: bool = Field(
+        True, description="send the client's Host to the origin (false: the origin's own host)"
+    )
+    origin_connect_timeout_seconds: float = Field(
+        5, description="connecting to the origin longer than this answers 504"
+    )
+    origin_timeout_seconds: float = Field(
+        30, description="waiting longer than this for origin bytes answers 504 (or ends the stream)"
+    )
+    origin_max_connections: int = Field(100, description="pooled connections to the origin per worker")
+    sitemap_refresh_seconds: float = Field(
+        300, description="how often gateway mode re-reads the origin's sitemaps for GET /v1/content"
+    )
+    forward_auth_report_address: str | None = Field(
+        None, description="host:port (UDP) where the edge's access-log reports bill forward-auth grants"
+    )
 
     @field_validator("database_url")
     @classmethod
@@ -318,6 +349,70 @@ class Settings(BaseSettings):
             raise ValueError("use a number of seconds between 1 and 86400")
         return value
 
+    @field_validator("origin_url", "gateway_public_url")
+    @classmethod
+    def _site_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.fullmatch(r"https?://[^/?#\s]+(/[^?#\s]*)?", value):
+            raise ValueError("use an absolute http:// or https:// URL without query, e.g. http://127.0.0.1:8081")
+        return value.rstrip("/")
+
+    @field_validator("gateway_port")
+    @classmethod
+    def _gateway_port(cls, value: int) -> int:
+        if not 1 <= value <= 65535:
+            raise ValueError("use a TCP port between 1 and 65535")
+        return value
+
+    @field_validator("free_paths")
+    @classmethod
+    def _free_paths(cls, value: str) -> str:
+        for pattern in free_path_patterns(value):
+            if not pattern.startswith("/") or "$" in pattern[:-1]:
+                raise ValueError(f"{pattern!r}: use path patterns such as /static/* or /$ (`$` only last)")
+        return value
+
+    @field_validator("origin_connect_timeout_seconds", "origin_timeout_seconds")
+    @classmethod
+    def _origin_timeout(cls, value: float) -> float:
+        if not 0.01 <= value <= 3600:
+            raise ValueError("use a number of seconds between 0.01 and 3600")
+        return value
+
+    @field_validator("origin_max_connections")
+    @classmethod
+    def _origin_max_connections(cls, value: int) -> int:
+        if not 1 <= value <= 10_000:
+            raise ValueError("use between 1 and 10000 connections")
+        return value
+
+    @field_validator("sitemap_refresh_seconds")
+    @classmethod
+    def _sitemap_refresh(cls, value: float) -> float:
+        if not 1 <= value <= 86_400:
+            raise ValueError("use a number of seconds between 1 and 86400")
+        return value
+
+    @field_validator("forward_auth_report_address")
+    @classmethod
+    def _report_address(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        host, _, port = value.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise ValueError("use host:port, e.g. 127.0.0.1:5140")
+        return value
+
+    @property
+    def site_url(self) -> str:
+        """The site's public address in gateway mode (license.xml, robots.txt, Link)."""
+        return self.gateway_public_url or self.public_base_url
+
+    @property
+    def free_path_list(self) -> list[str]:
+        return free_path_patterns(self.free_paths)
+
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
@@ -403,6 +498,10 @@ class Settings(BaseSettings):
     @cached_property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+
+def free_path_patterns(value: str) -> list[str]:
+    return [p.strip() for p in value.replace("\n", ",").split(",") if p.strip()]
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -59,17 +59,23 @@ def service_env(settings: Settings, **overrides: str) -> dict[str, str]:
     }
 
 
+SERVICE_FACTORY = "licensing_api.main:create_app_from_env"
+
+
 @asynccontextmanager
-async def running_service(settings: Settings, **env: str) -> AsyncIterator[ServiceProcess]:
+async def running_service(
+    settings: Settings, *, factory: str = SERVICE_FACTORY, ready_path: str = "/healthz",
+    uvicorn_args: tuple[str, ...] = (), **env: str,
+) -> AsyncIterator[ServiceProcess]:
     port = free_port()
     workdir = Path(tempfile.mkdtemp(prefix="licensing-service-"))  # no stray .env is read
     log = workdir / "service.log"
     with log.open("wb") as log_file:
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "uvicorn", "licensing_api.main:create_app_from_env",
+                sys.executable, "-m", "uvicorn", factory,
                 "--factory", "--host", "127.0.0.1", "--port", str(port),
-                "--no-access-log", "--timeout-graceful-shutdown", "10",
+                "--no-access-log", "--timeout-graceful-shutdown", "10", *uvicorn_args,
             ],
             env=service_env(settings, **env),
             cwd=workdir,
@@ -78,7 +84,7 @@ async def running_service(settings: Settings, **env: str) -> AsyncIterator[Servi
         )
     service = ServiceProcess(process, f"http://127.0.0.1:{port}", log)
     try:
-        await _wait_until_ready(service)
+        await _wait_until_ready(service, ready_path)
         yield service
     finally:
         if process.poll() is None:
@@ -86,13 +92,13 @@ async def running_service(settings: Settings, **env: str) -> AsyncIterator[Servi
             process.wait(STOP_TIMEOUT_SECONDS)
 
 
-async def _wait_until_ready(service: ServiceProcess) -> None:
+async def _wait_until_ready(service: ServiceProcess, ready_path: str) -> None:
     async with httpx.AsyncClient(base_url=service.base_url) as http:
         for _ in range(START_TIMEOUT_SECONDS * 10):
             if service.process.poll() is not None:
                 raise AssertionError(f"the service exited:\n{service.log.read_text()[-3000:]}")
             try:
-                if (await http.get("/healthz")).status_code == 200:
+                if (await http.get(ready_path)).status_code == 200:
                     return
             except httpx.TransportError:
                 pass
