@@ -57,6 +57,40 @@ class ContentIndex(BaseModel):
     }
 
 
+class SiteEntryOut(BaseModel):
+    """One URL of the site (gateway mode): fetch it from the site itself, with your key."""
+
+    url: str = Field(description="the page's absolute URL on the site")
+    path: str = Field(description="its path: what price rules match")
+    updated: datetime | None = Field(description="the sitemap's <lastmod>, UTC; null if it gives none")
+
+
+class SiteIndex(BaseModel):
+    """`GET /v1/content` in gateway mode: the site's URLs from its sitemaps, by URL."""
+
+    items: list[SiteEntryOut]
+    next_cursor: str | None = Field(
+        description="pass as `cursor` for the next page; null on the last page"
+    )
+
+    model_config = {
+        "json_schema_extra": {
+            "examples": [
+                {
+                    "items": [
+                        {
+                            "url": "https://publisher.example/articles/tide-pools",
+                            "path": "/articles/tide-pools",
+                            "updated": "2025-11-02T00:00:00Z",
+                        }
+                    ],
+                    "next_cursor": "aHR0cHM6Ly9wdWJsaXNoZXIuZXhhbXBsZS9hcnRpY2xlcy90aWRlLXBvb2xz",
+                }
+            ]
+        }
+    }
+
+
 class ContentItemOut(BaseModel):
     path: str
     title: str
