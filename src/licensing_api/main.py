@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
@@ -19,6 +19,10 @@ from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import document_problem_errors, install_error_handlers
+from licensing_api.gateway.forward_auth import AUTHORIZE_PATH, install_forward_auth
+from licensing_api.gateway.reports import EdgeReports, receiving_edge_reports
+from licensing_api.gateway.router import router as gateway_router
+from licensing_api.gateway.site_index import site_content
 from licensing_api.health.router import router as health_router
 from licensing_api.keys.router import router as keys_router
 from licensing_api.observability.access_log import AccessLog, writing_access_log
@@ -63,9 +67,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
         async with writing_access_log(access_log), open_resources(settings, catalogue) as resources:
-            async with grace_check_task(resources), run_usage_flusher(resources):
-                async with open_bots(resources) as bots, open_hot_path(app, resources, bots) as hot_path:
-                    yield {"resources": resources, "hot_path": hot_path, "bots": bots}
+            async with grace_check_task(resources), run_usage_flusher(resources), AsyncExitStack() as stack:
+                bots = await stack.enter_async_context(open_bots(resources))
+                content = await stack.enter_async_context(site_content(settings)) if settings.origin_url else None
+                hot_path = await stack.enter_async_context(open_hot_path(app, resources, bots, content))
+                reports = None
+                if settings.forward_auth_report_address:  # closed first: its last counts reach the tally
+                    reports = await stack.enter_async_context(receiving_edge_reports(
+                        settings.forward_auth_report_address,
+                        EdgeReports(app.state.forward_auth.grants, bots.nonces, hot_path.guard.metering),
+                    ))
+                yield {"resources": resources, "hot_path": hot_path, "bots": bots, "edge_reports": reports}
 
     app = LicensingApi(
         title="licensing-api",
@@ -92,6 +104,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list
+    forward_auth = install_forward_auth(app, settings)  # GET /v1/authorize, answered by the edge
+    app.include_router(gateway_router)
     app.state.access_log = access_log
     app.state.request_counters = RequestCounters(settings.prometheus_multiproc_dir)
     app.edge = RequestEdge(
@@ -102,6 +116,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         crawlers=app.state.crawler_standards.crawlers,
         security=SecurityHeaders(html_csp(settings)),
         cors=bool(settings.cors_origin_list),
+        answered={AUTHORIZE_PATH: forward_auth.answer},
     )
     return app
 

@@ -8,6 +8,7 @@ known-crawler counts (plain integers: observability/request_metrics.py), one acc
 The licensed routes (`GET /v1/content…`) are answered here, before FastAPI's router and
 dependency machinery: access/dispatch.py runs the access decision and the route's serve step
 and returns the whole answer, which this layer sends with its own headers in two messages.
+So is forward-auth (`GET /v1/authorize`, gateway/forward_auth.py), through `answered`.
 Everything else (and a licensed route asked with CORS on and an `Origin`, which CORS must
 see) goes to the FastAPI app, whose response start this layer completes the same way.
 """
@@ -18,7 +19,8 @@ import logging
 import os
 import re
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -37,6 +39,7 @@ REQUEST_ID_HEADER = b"x-request-id"
 # An incoming id is kept only if it is short and plain, so it cannot forge log lines.
 _ACCEPTABLE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 UNMATCHED_ROUTE = "unmatched"
+OwnAnswer = Callable[[Scope, Any], Awaitable[Answer]]  # (scope, the worker's HotPath) → the answer
 
 
 def route_label(scope: Scope) -> str:
@@ -60,9 +63,11 @@ class RequestEdge:
         crawlers: CrawlerDirectory,
         security: SecurityHeaders,
         cors: bool,
+        answered: Mapping[str, OwnAnswer] | None = None,
     ) -> None:
         self.app = app
         self.licensed = licensed
+        self.answered = answered or {}  # other GET paths answered here: forward-auth
         self.counters = counters
         self.access_log = access_log
         self.crawlers = crawlers
@@ -91,15 +96,22 @@ class RequestEdge:
             request_id = os.urandom(16).hex()
         token = REQUEST_ID.set(request_id)
         crawler = self.crawlers.identify(user_agent.decode("latin-1")) if user_agent else None
-        route = None
+        route = own = None
         if scope["method"] == "GET" and not (origin and self.cors):
             route = self.licensed.match(scope["path"])
+            if route is None:
+                own = self.answered.get(scope["path"])
         status = 500
         label = UNMATCHED_ROUTE if route is None else route.template
         try:
             if route is not None:
                 hot_path = scope["state"]["hot_path"]
                 reply = answer_now(route, scope, hot_path) or await answer(route, scope, hot_path)
+                status = reply[0]
+                await self._send(send, reply, request_id, scope["path"])
+            elif own is not None:
+                label = scope["path"]
+                reply = await own(scope, scope["state"]["hot_path"])
                 status = reply[0]
                 await self._send(send, reply, request_id, scope["path"])
             else:
@@ -120,7 +132,7 @@ class RequestEdge:
                     label = route_label(scope)
         except Exception:
             logger.exception("unhandled_error", extra={"path": scope["path"]})
-            if route is not None and status == 500:
+            if (route is not None or own is not None) and status == 500:
                 await self._send(send, server_error(), request_id, scope["path"])
             raise
         finally:
