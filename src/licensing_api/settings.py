@@ -410,6 +410,12 @@ class Settings(BaseSettings):
         return self.gateway_public_url or self.public_base_url
 
     @property
+    def licenses_a_site(self) -> bool:
+        """A site's own URLs are licensed: by the gateway (`ORIGIN_URL`) or by an edge asking
+        forward-auth (`GATEWAY_PUBLIC_URL` names the site)."""
+        return self.origin_url is not None or self.gateway_public_url is not None
+
+    @property
     def free_path_list(self) -> list[str]:
         return free_path_patterns(self.free_paths)
 

@@ -95,10 +95,11 @@ def license_element(settings: Settings, plan: PlanSpec | None, units: int = 1) -
 
 
 def build_license_xml(settings: Settings, catalogue: PlanCatalogue) -> str:
-    """In gateway mode (`ORIGIN_URL`) the site's own URLs come first: its rules, then `{site}/*`."""
+    """When a site's own URLs are licensed (gateway, forward-auth) they come first: its rules,
+    then `{site}/*`."""
     root = ET.Element("rsl", xmlns=RSL_NAMESPACE)
     terms_url = settings.license_terms_url or f"{settings.public_base_url}/license"
-    bases = ([settings.site_url] if settings.origin_url else []) + [settings.public_base_url]
+    bases = ([settings.site_url] if settings.licenses_a_site else []) + [settings.public_base_url]
     for base in bases:
         for rule in catalogue.price_rules:  # most specific first, as they are matched
             if rule.units == 0:
@@ -112,7 +113,7 @@ def build_license_xml(settings: Settings, catalogue: PlanCatalogue) -> str:
             ET.SubElement(content, "terms").text = terms_url
             for plan in catalogue:
                 content.append(license_element(settings, plan, rule.units))
-    catch_alls = ([settings.site_url + "/*"] if settings.origin_url else []) + [content_url(settings)]
+    catch_alls = ([settings.site_url + "/*"] if settings.licenses_a_site else []) + [content_url(settings)]
     for url in catch_alls:
         content = ET.SubElement(root, "content", url=url, server=license_server_url(settings))
         ET.SubElement(content, "terms").text = terms_url
