@@ -1,5 +1,6 @@
-"""The publisher's site behind the gateway: one pooled httpx client per worker, and what the
-gateway changes in a request on its way there and in the answer on its way back.
+"""The publisher's site behind the gateway: one pooled httpx client per worker (its pool:
+origin_pool.py), and what the gateway changes in a request on its way there and in the
+answer on its way back.
 
 To the origin: the method, path and query as received (`raw_path`, not re-encoded), every
 end-to-end header except this service's own credentials (an API key or license token is
@@ -23,6 +24,7 @@ import httpx
 from starlette.types import Receive, Scope
 
 from licensing_api.errors import ProblemError
+from licensing_api.gateway.origin_pool import origin_transport
 from licensing_api.gateway.policy import our_credential
 from licensing_api.settings import Settings
 
@@ -144,10 +146,9 @@ async def open_origin(settings: Settings) -> AsyncIterator[Origin]:
         connect=settings.origin_connect_timeout_seconds,
         pool=settings.origin_connect_timeout_seconds,
     )
-    limits = httpx.Limits(
-        max_connections=settings.origin_max_connections,
-        max_keepalive_connections=settings.origin_max_connections,
-    )
     # trust_env off: an HTTP_PROXY meant for the outside world must not sit between us and the site.
-    async with httpx.AsyncClient(timeout=timeout, limits=limits, trust_env=False, follow_redirects=False) as client:
+    async with httpx.AsyncClient(
+        transport=origin_transport(settings.origin_max_connections),
+        timeout=timeout, trust_env=False, follow_redirects=False,
+    ) as client:
         yield Origin(settings, client)
