@@ -86,6 +86,16 @@ async def running_nginx(folder: Path, template: str, **values: str) -> AsyncIter
                     await asyncio.sleep(0.1)
         yield nginx
     finally:
-        if process.poll() is None:
+        stop_nginx(process)
+
+
+def stop_nginx(process: subprocess.Popen[bytes]) -> None:
+    """SIGTERM (nginx's fast shutdown: the master stops its workers), SIGKILL only if it hangs;
+    a SIGKILLed master would leave its workers running."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
             process.kill()
             process.wait(10)
