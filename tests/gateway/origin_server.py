@@ -6,6 +6,7 @@ few paths that answer what a test needs to see.
     /fail     500 with a body
     /slow     waits 5 s before answering (a gateway timeout)
     /moved    301 to /index.html
+    /truncated  200 announcing 1000 bytes, then 10 and the connection closed
     anything else: the folder's files (404 if absent), HEAD included
 
 Run as `python -m tests.gateway.origin_server PORT FOLDER`; it prints "ready" when listening.
@@ -38,6 +39,13 @@ class OriginHandler(SimpleHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(5)
             self._reply(200, b"late\n", "text/plain")
+        elif path == "/truncated":
+            self.send_response(200)
+            self.send_header("Content-Length", "1000")
+            self.end_headers()
+            self.wfile.write(b"0123456789")
+            self.wfile.flush()
+            self.close_connection = True
         elif path == "/moved":
             self.send_response(301)
             self.send_header("Location", "/index.html")

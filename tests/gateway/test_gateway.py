@@ -98,6 +98,13 @@ async def test_an_origin_refusal_or_failure_passes_through_unbilled(through_gate
     assert await units_so_far(through_gateway, crawler) == 1  # only this request counted
 
 
+async def test_an_origin_body_that_breaks_off_is_not_passed_off_as_complete(through_gateway, gateway_resources):
+    crawler = await new_crawler(gateway_resources, plan="tiny")
+    with pytest.raises(httpx.RemoteProtocolError):  # the client sees the connection end early
+        await through_gateway.get("/truncated", headers=crawler.headers)
+    assert await units_so_far(through_gateway, crawler) == 2  # its 2xx status had arrived: billed
+
+
 async def test_a_head_request_is_decided_but_not_billed(through_gateway, gateway_resources):
     crawler = await new_crawler(gateway_resources, plan="tiny")
     response = await through_gateway.head(ARTICLE, headers=crawler.headers)

@@ -87,6 +87,8 @@ class GatewayEdge:
                 await self._send_answer(send_noted, reply, raw_id, scope["path"])
             else:
                 status = await self._proxy(scope, receive, send_noted, origin, raw_id)
+        except OriginStreamBroken:
+            raise  # logged where it happened; the server closes the connection
         except Exception:
             logger.exception("unhandled_error", extra={"path": scope["path"]})
             if not answered:
