@@ -74,3 +74,26 @@ def test_invalid_email_is_refused(cli_env):
     result = cli("customers", "create", "--email", "not-an-email", "--plan", "standard", env=cli_env)
     assert result.returncode == 2
     assert "email" in result.stderr
+
+
+def _commands(group, path=()):
+    yield path
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, (*path, name))
+
+
+def test_no_help_page_labels_flags_with_a_type():
+    import typer.main
+    from typer.testing import CliRunner
+
+    from licensing_api.cli import app
+
+    root = typer.main.get_command(app)
+    pages = 0
+    for path in _commands(root):
+        result = CliRunner().invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        assert "--help" in result.output
+        pages += 1
+    assert pages > 10
