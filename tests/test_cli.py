@@ -97,3 +97,57 @@ def test_no_help_page_labels_flags_with_a_type():
         assert "--help" in result.output
         pages += 1
     assert pages > 10
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_an_unreachable_database_is_one_line_naming_database_url(cli_env):
+    from tests.observability.serving import free_port
+
+    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{free_port()}/licensing"
+    for command in (("db", "upgrade"), ("customers", "list")):
+        line = _one_error_line(cli(*command, env={**cli_env, "DATABASE_URL": url}))
+        assert line.startswith("error: cannot reach the database (DATABASE_URL=postgresql+asyncpg://postgres:***@"), line
+        assert "hunter2" not in line
+
+
+def test_a_missing_database_is_one_line_saying_how_to_create_it(cli_env):
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/licensing_no_such_database"
+    for command in (("db", "upgrade"), ("customers", "list")):
+        line = _one_error_line(cli(*command, env={**cli_env, "DATABASE_URL": url}))
+        assert "database 'licensing_no_such_database' does not exist" in line
+        assert "createdb licensing_no_such_database" in line
+
+
+async def test_a_database_without_migrations_says_run_db_upgrade(cli_env):
+    import asyncio
+
+    from tests.support import infra
+
+    name = await infra.create_database("licensing_unmigrated")
+    env = {**cli_env, "DATABASE_URL": infra.async_url(name)}
+    try:
+        for command in (("customers", "create", "--email", "new@example.com", "--plan", "standard"),
+                        ("usage", "status")):
+            result = await asyncio.to_thread(cli, *command, env=env)
+            line = _one_error_line(result)
+            assert line.endswith("; run licensing-api db upgrade"), line
+        upgraded = await asyncio.to_thread(cli, "db", "upgrade", env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        status = await asyncio.to_thread(cli, "usage", "status", env=env)
+        assert status.returncode == 0, status.stderr
+    finally:
+        await infra.drop_database(name)
+
+
+def test_an_unwritable_sqlite_folder_is_one_line(cli_env, tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o500)
+    url = f"sqlite+aiosqlite:///{tmp_path}/ro/sub/licensing.db"
+    line = _one_error_line(cli("usage", "status", env={**cli_env, "DATABASE_URL": url}))
+    assert "cannot open the SQLite file" in line

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from licensing_api.accounts import customers_cli  # noqa: F401  (registers customers list|show)
 from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
 from licensing_api.cli_support import fail_on_config_errors, warn_about_unknown_settings

@@ -5,15 +5,22 @@ from __future__ import annotations
 import asyncio
 import shutil
 import sys
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import typer
+from redis.exceptions import RedisError
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.billing.plans import CatalogueError, load_catalogue
-from licensing_api.errors import ProblemError
+from licensing_api.db_errors import without_password, database_problem
+from licensing_api.accounts.models import Customer
+from licensing_api.errors import NotFound, ProblemError
 from licensing_api.resources import Resources, open_resources
 from licensing_api.settings import SettingsError, load_settings, unknown_env_file_settings
 
@@ -30,6 +37,17 @@ def fail_on_config_errors() -> Iterator[None]:
         sys.exit(2)
     except ProblemError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
+        sys.exit(2)
+    except RedisError as exc:
+        where = without_password(load_settings().redis_url)
+        print(f"error: cannot use Redis (REDIS_URL={where}): {exc}; start it or fix REDIS_URL",
+              file=sys.stderr)
+        sys.exit(2)
+    except (SQLAlchemyError, OSError) as exc:
+        problem = database_problem(exc, load_settings().database_url)
+        if problem is None:
+            raise
+        print(f"error: {problem}", file=sys.stderr)
         sys.exit(2)
 
 
@@ -65,3 +83,29 @@ def cli_command() -> str:
 def echo_secret(secret: str) -> None:
     """A new key's secret: shown once, on a line of its own."""
     typer.echo(secret)
+
+
+def embedded_redis_note(resources: Resources, consequence: str) -> bool:
+    """With REDIS_URL=memory:// the counters and caches live inside the service process,
+    out of this command's reach: say so (and what follows) on stderr. True if so."""
+    if resources.settings.redis_url != "memory://":
+        return False
+    typer.echo(f"note: REDIS_URL=memory:// lives inside the running service, out of this "
+               f"command's reach; {consequence}", err=True)
+    return True
+
+
+def redis_url_shown(resources: Resources) -> str:
+    return f"REDIS_URL={without_password(resources.settings.redis_url)}"
+
+
+def when(moment: datetime | None) -> str:
+    """A timestamp for CLI tables: UTC, to the second; "-" for none."""
+    return moment.strftime("%Y-%m-%d %H:%M:%SZ") if moment is not None else "-"
+
+
+async def require_customer(session: AsyncSession, customer_id: uuid.UUID) -> Customer:
+    customer = await session.get(Customer, customer_id)
+    if customer is None:
+        raise NotFound(f"no customer {customer_id}")
+    return customer

@@ -35,6 +35,10 @@ class KeyAlreadyRevoked(Conflict):
     slug, title = "key-revoked", "API key already revoked"
 
 
+class AmbiguousKeyPrefix(Conflict):
+    slug, title = "ambiguous-key-prefix", "More than one key has this prefix"
+
+
 @dataclass(frozen=True, slots=True)
 class NewKey:
     key: ApiKey
@@ -142,3 +146,34 @@ async def list_keys(session: AsyncSession, customer_id: uuid.UUID) -> list[ApiKe
         select(ApiKey).where(ApiKey.customer_id == customer_id).order_by(ApiKey.created_at)
     )
     return list(result)
+
+
+async def find_key(session: AsyncSession, reference: str) -> ApiKey:
+    """The key named by its id, its display prefix (or the start of it) or its whole secret."""
+    reference = reference.strip()
+    try:
+        key_id = uuid.UUID(reference)
+    except ValueError:
+        key_id = None
+    if key_id is not None:
+        key = await session.get(ApiKey, key_id)
+    elif is_well_formed(reference):
+        key = await session.scalar(select(ApiKey).where(ApiKey.digest == digest_of(reference)))
+    elif reference.startswith(SECRET_PREFIX) and len(reference) <= DISPLAY_PREFIX_LENGTH:
+        matches = list(await session.scalars(
+            select(ApiKey).where(ApiKey.prefix.startswith(reference, autoescape=True)).limit(6)
+        ))
+        if len(matches) > 1:
+            shown = ", ".join(f"{k.prefix}… ({k.id})" for k in matches[:5])
+            raise AmbiguousKeyPrefix(
+                f"{len(matches) if len(matches) < 6 else 'more than 5'} keys start with "
+                f"{reference}: {shown}; give more of the prefix or the key id"
+            )
+        key = matches[0] if matches else None
+    else:
+        raise KeyNotFound(
+            f"{reference!r} is neither a key id nor a key prefix (lk_ and up to 8 more characters)"
+        )
+    if key is None:
+        raise KeyNotFound(f"no API key {reference}")
+    return key
