@@ -1,10 +1,20 @@
-"""`licensing-api serve` as a newcomer runs it: links, the start-up banner."""
+"""`licensing-api serve` as a newcomer runs it: links, the start-up banner, and a restart on
+the embedded defaults that keeps every unit."""
 
 from __future__ import annotations
 
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import httpx
 
-from tests.observability.serving import free_port, serving
+from tests.observability.serving import EXIT_TIMEOUT_SECONDS, Server, free_port, serving
 
 
 def test_serve_port_option_moves_every_link_to_that_port(tmp_path):
@@ -24,3 +34,87 @@ def test_serve_port_option_moves_every_link_to_that_port(tmp_path):
     assert banner.startswith(f"licensing-api on {base}, docs at {base}/docs")
     # So the banner names the command by its path, not as a bare `licensing-api`.
     assert "create a customer and key: /" in banner and "/licensing-api customers create" in banner
+
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scripts_serve_then_ctrl_c_then_again_keeps_every_unit(tmp_path):
+    # The embedded defaults (SQLite, REDIS_URL=memory://, billing off), kept under tmp_path.
+    env = {
+        "PATH": os.environ["PATH"], "HOME": str(tmp_path),
+        "DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/licensing.db",
+        "EMBEDDED_REDIS_FILE": str(tmp_path / "embedded-redis.json"),
+        # Nothing reaches the ledger before the stop, and the last units are still in the
+        # worker's tally when ctrl-C comes.
+        "USAGE_FLUSH_INTERVAL_SECONDS": "3600", "TALLY_FLUSH_INTERVAL_MS": "5000",
+    }
+    with scripts_serve(env, tmp_path) as server:
+        secret = _create_customer(env)
+        for _ in range(5):
+            assert httpx.get(server.url + "/v1/content", headers=_bearer(secret)).status_code == 200
+    with scripts_serve(env, tmp_path) as server:
+        assert httpx.get(server.url + "/v1/usage", headers=_bearer(secret)).json()["units"] == 5
+        for _ in range(3):
+            served = httpx.get(server.url + "/v1/content", headers=_bearer(secret))
+        assert served.headers["X-Usage-Units"] == "8"
+    # Now let the flusher run: every unit reaches the ledger, once.
+    with scripts_serve({**env, "USAGE_FLUSH_INTERVAL_SECONDS": "0.2"}, tmp_path) as server:
+        assert httpx.get(server.url + "/v1/usage", headers=_bearer(secret)).json()["units"] == 8
+        deadline = time.monotonic() + 30
+        while _ledger_units(tmp_path / "licensing.db") < 8 and time.monotonic() < deadline:
+            time.sleep(0.2)
+    assert _ledger_units(tmp_path / "licensing.db") == 8
+    # Restarted after that flush, flushing again: nothing is counted twice.
+    with scripts_serve({**env, "USAGE_FLUSH_INTERVAL_SECONDS": "0.2"}, tmp_path) as server:
+        deadline = time.monotonic() + 30
+        while server.log.count('"event": "usage_flushed"') < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert server.log.count('"event": "usage_flushed"') >= 2
+        assert httpx.get(server.url + "/v1/usage", headers=_bearer(secret)).json()["units"] == 8
+    assert _ledger_units(tmp_path / "licensing.db") == 8
+
+
+@contextmanager
+def scripts_serve(env: dict[str, str], tmp_path: Path) -> Iterator[Server]:
+    """`bash scripts/serve --port P` in a terminal of its own; ctrl-C (SIGINT to the terminal's
+    process group) when the block ends, and a clean exit asserted."""
+    port = free_port()
+    log_path = tmp_path / f"scripts-serve-{port}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            ["bash", str(PROJECT_ROOT / "scripts" / "serve"), "--port", str(port)],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    server = Server(process, port, log_path)
+    try:
+        server.wait_ready()
+        yield server
+        os.killpg(process.pid, signal.SIGINT)
+        status = process.wait(timeout=EXIT_TIMEOUT_SECONDS)
+        assert status in (0, -signal.SIGINT), server.log
+        assert "Application shutdown complete." in server.log, server.log
+        assert "Traceback" not in server.log, server.log
+    finally:
+        if process.poll() is None:
+            process.kill()  # only when the test failed before its own ctrl-C
+            process.wait(timeout=10)
+
+
+def _create_customer(env: dict[str, str]) -> str:
+    created = subprocess.run(
+        [str(PROJECT_ROOT / ".venv" / "bin" / "licensing-api"), "customers", "create",
+         "--email", "restart@example.com", "--plan", "standard"],
+        env=env, capture_output=True, text=True, timeout=60,
+    )
+    assert created.returncode == 0, created.stderr
+    return created.stdout.splitlines()[0]
+
+
+def _bearer(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+def _ledger_units(database: Path) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(connection.execute("SELECT coalesce(sum(units), 0) FROM usage_reports").fetchone()[0])

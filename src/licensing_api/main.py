@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_resources(settings, catalogue) as resources:
+        async with open_resources(settings, catalogue, keep_embedded_redis=True) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources):
                 async with open_hot_path(app, resources) as hot_path:
                     yield {"resources": resources, "hot_path": hot_path}

@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "memory://", description="redis://… or memory:// (in-process, one worker only)"
     )
+    embedded_redis_file: Path = Field(
+        Path("var/embedded-redis.json"),
+        description="with REDIS_URL=memory://: where the service keeps its Redis across a restart",
+    )
     redis_key_prefix: str = Field(
         "licensing:", description="prefix of every Redis key and channel this service uses"
     )
