@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
+from licensing_api.api_docs import install_offline_docs
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
@@ -54,6 +55,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_offline_docs, without a CDN
     )
     install_error_handlers(app)
     document_problem_errors(app)
@@ -74,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler metrics
+    install_offline_docs(app)
     return app
 
 
