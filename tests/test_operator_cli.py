@@ -183,3 +183,15 @@ def _usage_item_of(settings, customer_id: str) -> str:
         return str(item)
 
     return asyncio.run(read())
+
+
+def test_keys_create_refuses_a_name_with_a_control_character_in_one_line(cli_env):
+    _, customer_id = _create_customer(cli_env, f"nul-name-{os.getpid()}@example.com")
+
+    result = cli("keys", "create", "--customer", customer_id, "--name", "a\x00b", env=cli_env)
+
+    assert result.returncode == 2
+    assert result.stderr.strip().splitlines() == [
+        "error: key name: control characters (NUL, line breaks, tabs, escapes) are not allowed; "
+        "found U+0000 at position 1"
+    ]

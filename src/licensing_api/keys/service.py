@@ -16,6 +16,7 @@ from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.db import utcnow
 from licensing_api.errors import Conflict, NotFound
 from licensing_api.keys.models import ApiKey, KeyStatus
+from licensing_api.plain_text import require_plain_text
 
 SECRET_PREFIX = "lk_"
 MAX_ACTIVE_KEYS = 25  # per customer: self-service cannot mint keys without bound
@@ -60,6 +61,8 @@ def is_well_formed(secret: str) -> bool:
 async def create_key(
     session: AsyncSession, customer_id: uuid.UUID, name: str | None = None
 ) -> NewKey:
+    if name is not None:
+        name = require_plain_text(name, "key name")
     secret = generate_secret()
     key = ApiKey(
         customer_id=customer_id,
