@@ -61,3 +61,10 @@ async def test_docs_work_offline_every_asset_is_served_by_the_service(client):
     assert "url: '/openapi.json'" in page.text
     bundle = await client.get("/docs/assets/swagger-ui-bundle.js")
     assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+
+
+async def test_405_names_every_method_of_the_path_in_allow(client):
+    response = await client.request("OPTIONS", "/v1/keys")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "HEAD", "POST"}

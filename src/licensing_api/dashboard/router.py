@@ -96,7 +96,7 @@ async def show_dashboard(
 async def sign_in(
     request: Request, codec: CodecDep, resources: ResourcesDep,
     failed_lookups: FailedKeyLookupLimiterDep,
-    api_key: Annotated[plain_text(200), Form()], nonce: Annotated[plain_text(100), Form()] = "",
+    api_key: Annotated[plain_text(200, min_length=1), Form()], nonce: Annotated[plain_text(100), Form()] = "",
 ) -> Response:
     if not codec.sign_in_nonce_ok(request.cookies.get(SIGN_IN_COOKIE), nonce):
         return sign_in_page(
