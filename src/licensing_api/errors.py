@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 PROBLEM_MEDIA_TYPE = "application/problem+json"
+PROBED_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 PROBLEM_TYPE_BASE = "https://licensing-api.dev/problems/"
 
 
@@ -150,14 +151,15 @@ def install_error_handlers(app: FastAPI) -> None:
 
 
 def _allowed_methods(request: Request) -> str:
-    """Every method some route accepts at this path (Starlette names only the first route's:
-    `GET /v1/keys` and `POST /v1/keys` are two routes)."""
-    methods: set[str] = set()
-    for route in request.app.router.routes:
-        match, _ = route.matches(request.scope)
-        if match is not Match.NONE:
-            methods.update(getattr(route, "methods", None) or ())
-    return ", ".join(sorted(methods))
+    """Every method some route accepts at this path. Starlette names only the first matching
+    route's, and `GET /v1/keys` and `POST /v1/keys` are two routes; asking each route whether
+    it fully matches the path with each method uses only the routes' public `matches`."""
+    allowed = []
+    for method in PROBED_METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return ", ".join(allowed)
 
 
 def _reason(status: int) -> str:
