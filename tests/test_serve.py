@@ -118,3 +118,36 @@ def _bearer(secret: str) -> dict[str, str]:
 def _ledger_units(database: Path) -> int:
     with sqlite3.connect(database) as connection:
         return int(connection.execute("SELECT coalesce(sum(units), 0) FROM usage_reports").fetchone()[0])
+
+
+def _raw_request(port: int, request: bytes) -> bytes:
+    import socket
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        try:
+            connection.sendall(request)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # refused mid-send: the answer is already waiting
+        reply = b""
+        while chunk := connection.recv(65536):
+            reply += chunk
+    return reply
+
+
+def test_serve_refuses_oversized_or_too_many_request_headers_with_431(tmp_path):
+    with serving({}, tmp_path) as server:
+        server.wait_ready()
+        huge = _raw_request(server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Big: "
+                            + b"a" * 200_000 + b"\r\nConnection: close\r\n\r\n")
+        many = _raw_request(server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\n"
+                            + b"".join(b"X-H%d: v\r\n" % i for i in range(5000))
+                            + b"Connection: close\r\n\r\n")
+        endless = _raw_request(server.port, b"GET /healthz HTTP/1.1\r\nX-Endless: " + b"b" * 100_000)
+        fine = _raw_request(server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Ok: "
+                            + b"c" * 8000 + b"\r\nConnection: close\r\n\r\n")
+        server.terminate()
+    for reply in (huge, many, endless):
+        assert reply.startswith(b"HTTP/1.1 431 "), reply[:200]
+        assert b"application/problem+json" in reply
+    assert b"more than 100 header lines" in many
+    assert fine.startswith(b"HTTP/1.1 200 "), fine[:200]

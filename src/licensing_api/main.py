@@ -24,6 +24,7 @@ from licensing_api.resources import open_resources
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
 from licensing_api.security.middleware import install_security
 from licensing_api.settings import Settings, load_settings
+from licensing_api.signup.limits import install_signup_limiter
 from licensing_api.signup.router import router as signup_router
 from licensing_api.standards.service import install_standards
 from licensing_api.usage.flusher_task import run_usage_flusher
@@ -64,6 +65,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_failed_key_lookup_limiter(
         app, settings.failed_key_lookup_limit, settings.failed_key_lookup_window_seconds
     )
+    install_signup_limiter(app, settings.signup_limit, settings.signup_window_seconds)
     install_access(app)  # early responses of the access checks, OpenAPI security schemes
     # Routes are matched in order and every miss costs; the crawlers' hot path goes first.
     app.include_router(content_router)

@@ -9,6 +9,7 @@ import uvicorn
 
 from licensing_api.cli_support import cli_command, fail_on_config_errors
 from licensing_api.db_cli import upgrade_database
+from licensing_api.http_limits import PROTOCOL as BOUNDED_HTTP_PROTOCOL
 from licensing_api.observability.multiprocess import prepare_metrics_dir
 from licensing_api.settings import link_host, load_settings
 
@@ -58,6 +59,7 @@ def serve(
             log_level=settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            http=BOUNDED_HTTP_PROTOCOL,  # header size and count limits (http_limits.py)
         )
     finally:
         clean_up_metrics()

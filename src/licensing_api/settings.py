@@ -137,6 +137,12 @@ class Settings(BaseSettings):
     failed_key_lookup_window_seconds: float = Field(
         60, description="sliding window of the failed API-key lookup limit"
     )
+    signup_limit: int = Field(
+        5, description="POST /v1/signup attempts per client address per window before 429"
+    )
+    signup_window_seconds: float = Field(
+        3600, description="sliding window of the signup limit"
+    )
     prometheus_multiproc_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; `serve --workers N>1` sets it"
     )
@@ -308,6 +314,20 @@ class Settings(BaseSettings):
     def _failed_lookup_window(cls, value: float) -> float:
         if not 1 <= value <= 86_400:
             raise ValueError("use a number of seconds between 1 and 86400")
+        return value
+
+    @field_validator("signup_limit")
+    @classmethod
+    def _signup_limit(cls, value: int) -> int:
+        if not 1 <= value <= 100_000:
+            raise ValueError("use a whole number of signups between 1 and 100000")
+        return value
+
+    @field_validator("signup_window_seconds")
+    @classmethod
+    def _signup_window(cls, value: float) -> float:
+        if not 1 <= value <= 7 * 86_400:
+            raise ValueError("use a number of seconds between 1 and 604800")
         return value
 
     @property
