@@ -43,7 +43,7 @@ def test_customers_create_prints_the_key_once_and_the_id_last(cli_env):
 
 
 def test_keys_create_and_revoke(cli_env):
-    created = cli("customers", "create", "--email", "k@example.com", "--plan", "starter", env=cli_env)
+    created = cli("customers", "create", "--email", f"k-{os.getpid()}@example.com", "--plan", "starter", env=cli_env)
     customer_id = created.stdout.strip().splitlines()[-1]
 
     new_key = cli("keys", "create", "--customer", customer_id, env=cli_env)

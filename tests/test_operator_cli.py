@@ -195,3 +195,22 @@ def test_keys_create_refuses_a_name_with_a_control_character_in_one_line(cli_env
         "error: key name: control characters (NUL, line breaks, tabs, escapes) are not allowed; "
         "found U+0000 at position 1"
     ]
+
+
+def test_customers_create_for_an_existing_email_says_so_instead_of_a_second_customer(cli_env):
+    email = f"twice-{os.getpid()}@example.com"
+    _, customer_id = _create_customer(cli_env, email, "standard")
+
+    again = cli("customers", "create", "--email", email.upper(), "--plan", "standard", env=cli_env)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.strip() == customer_id  # no new secret: its keys are left alone
+    assert "already existed" in again.stderr
+
+    other_plan = cli("customers", "create", "--email", email, "--plan", "premium", env=cli_env)
+    assert other_plan.returncode == 2
+    assert other_plan.stderr.strip().splitlines() == [
+        f"error: {email} is already customer {customer_id} (standard); change its plan with "
+        f"`licensing-api customers change-plan {customer_id} --plan premium`, or use another email"
+    ]
+    listed = cli("customers", "list", env=cli_env).stdout
+    assert listed.count(email) == 1
