@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.billing.stripe_client import create_stripe_client, new_http_client
-from licensing_api.db import create_engine, create_sessionmaker
+from licensing_api.db import close_sessionmaker, create_engine, create_sessionmaker
 from licensing_api.embedded_redis import load_snapshot, save_snapshot
 from licensing_api.redis import create_redis
 from licensing_api.settings import Settings
@@ -49,16 +49,18 @@ async def open_resources(
     if embedded_file is not None:
         await load_snapshot(redis, embedded_file)
     stripe_http = new_http_client()
+    sessionmaker = create_sessionmaker(engine)
     try:
         yield Resources(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             redis=redis,
             catalogue=catalogue,
             stripe=create_stripe_client(settings, stripe_http),
         )
     finally:
+        await close_sessionmaker(sessionmaker)
         await stripe_http.close_async()
         if embedded_file is not None:
             await save_snapshot(redis, embedded_file)
