@@ -17,9 +17,9 @@ from redis.exceptions import RedisError
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from licensing_api.billing.plans import CatalogueError, load_catalogue
-from licensing_api.db_errors import without_password, database_problem
 from licensing_api.accounts.models import Customer
+from licensing_api.billing.plans import CatalogueError, load_catalogue
+from licensing_api.db_errors import database_problem, without_password
 from licensing_api.errors import NotFound, ProblemError
 from licensing_api.resources import Resources, open_resources
 from licensing_api.settings import SettingsError, load_settings, unknown_env_file_settings

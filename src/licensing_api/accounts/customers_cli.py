@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import typer
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState
 from licensing_api.admin.service import customer_detail, customers_query
@@ -89,7 +90,7 @@ def show(customer_id: uuid.UUID = typer.Argument(..., metavar="ID", help="custom
                    f"{entry.reason} ({entry.source})")
 
 
-async def _usage(session: Any, resources: Resources, customer_id: uuid.UUID) -> UsageSummary | None:
+async def _usage(session: AsyncSession, resources: Resources, customer_id: uuid.UUID) -> UsageSummary | None:
     try:
         return await current_usage(session, resources.redis, resources.settings.redis_key_prefix,
                                    resources.catalogue, customer_id)

@@ -46,11 +46,11 @@ async def provision_stripe_customer(
     existing = await already_provisioned(session, email, spec.id)
     if existing is not None:
         return existing
-    token = await open_attempt(session, email, spec.id)
+    token = await _open_attempt(session, email, spec.id)
     customer_id = await _find_or_create_customer(client, email, spec, token)
     if customer_id is None:  # the attempt's customer was deleted in Stripe since: start afresh
         await _abandon_attempt(session, token)
-        token = await open_attempt(session, email, spec.id)
+        token = await _open_attempt(session, email, spec.id)
         customer_id = await _find_or_create_customer(client, email, spec, token)
         if customer_id is None:
             raise AssertionError("a new attempt's customer cannot have been deleted")
@@ -69,7 +69,7 @@ async def provision_stripe_customer(
     return provisioned
 
 
-async def open_attempt(session: AsyncSession, email: str, plan_id: str) -> str:
+async def _open_attempt(session: AsyncSession, email: str, plan_id: str) -> str:
     """The id of the open attempt for (email, plan), or of a new one; committed at once, in
     a transaction of its own, so that a run failing later leaves it for the next run."""
     async with AsyncSession(session.bind) as own:
