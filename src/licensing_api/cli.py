@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 
+from licensing_api.accounts import customers_cli  # noqa: F401  (registers customers list|show)
 from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
-from licensing_api.cli_support import fail_on_config_errors
+from licensing_api.cli_support import fail_on_config_errors, warn_about_unknown_settings
 from licensing_api.db_cli import db_app
 from licensing_api.keys.cli import keys_app
 from licensing_api.serve import serve
@@ -17,6 +18,7 @@ app = typer.Typer(
     help="License web content to AI crawlers and bill them through Stripe.",
     no_args_is_help=True,
     add_completion=False,
+    rich_markup_mode=None,  # plain help: no `<bool>` type labels on flags
 )
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
@@ -29,6 +31,7 @@ app.command("reconcile")(reconcile_command)
 
 def main() -> None:
     with fail_on_config_errors():
+        warn_about_unknown_settings()
         app()
 
 

@@ -12,6 +12,7 @@ from starlette.types import ASGIApp
 from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
+from licensing_api.api_docs import install_offline_docs
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
@@ -27,6 +28,7 @@ from licensing_api.resources import open_resources
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
 from licensing_api.security.middleware import SecurityHeaders, html_csp, install_security
 from licensing_api.settings import Settings, load_settings
+from licensing_api.signup.limits import install_signup_limiter
 from licensing_api.signup.router import router as signup_router
 from licensing_api.standards.service import install_standards
 from licensing_api.usage.flusher_task import run_usage_flusher
@@ -60,7 +62,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with writing_access_log(access_log), open_resources(settings, catalogue) as resources:
+        async with writing_access_log(access_log), open_resources(
+            settings, catalogue, keep_embedded_redis=True
+        ) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources):
                 async with open_hot_path(app, resources) as hot_path:
                     yield {"resources": resources, "hot_path": hot_path}
@@ -70,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_offline_docs, without a CDN
     )
     install_error_handlers(app)
     document_problem_errors(app)
@@ -77,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_failed_key_lookup_limiter(
         app, settings.failed_key_lookup_limit, settings.failed_key_lookup_window_seconds
     )
+    install_signup_limiter(app, settings.signup_limit, settings.signup_window_seconds)
     install_access(app)  # early responses of the access checks, OpenAPI security schemes
     # Routes are matched in order and every miss costs; the crawlers' hot path goes first.
     app.include_router(content_router)
@@ -89,6 +95,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list
+    install_offline_docs(app)
     app.state.access_log = access_log
     app.state.request_counters = RequestCounters(settings.prometheus_multiproc_dir)
     app.edge = RequestEdge(

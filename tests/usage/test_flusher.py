@@ -185,7 +185,7 @@ async def test_usage_status_command_lists_units_per_item_and_failed_reports(
     result = await run_cli(flush_settings, tmp_path, "usage", "status")
 
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
+    rows = {line.split()[0]: line.split()[1:6] for line in result.stdout.splitlines()}  # then the customer
     assert rows[str(item.item_id)] == ["4", "0", "3", "0", "0"]
     assert rows[str(gone.item_id)] == ["0", "0", "0", "2", "0"]
     assert any(line.startswith("failed report ur_") for line in result.stdout.splitlines())

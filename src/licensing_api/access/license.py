@@ -80,6 +80,8 @@ class LicenseLookup:
                 self.failed_lookups.record_failure(address)
                 raise InvalidApiKey(
                     "the API key is malformed; keys look like lk_ followed by 32+ characters"
+                    if secret else "the Authorization header lacks the Bearer scheme; send "
+                    "`Authorization: Bearer <key>` (or `X-API-Key: <key>`)"
                 )
             self.lookups.misses += 1
             record = await self._load(digest)

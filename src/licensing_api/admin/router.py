@@ -18,6 +18,7 @@ from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
 from licensing_api.errors import ProblemError, problem_responses
 from licensing_api.keys.models import KeyStatus
 from licensing_api.keys.service import KeyNotFound
+from licensing_api.plain_text import plain_text
 from licensing_api.usage.models import ReportState
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -42,7 +43,7 @@ ReportId = Annotated[str, Path(min_length=1, max_length=100, description="the re
 async def list_customers(
     session: SessionDep,
     state: Annotated[AccountState | None, Query(description="only accounts in this state")] = None,
-    email: Annotated[str | None, Query(max_length=320, description="exact email")] = None,
+    email: Annotated[plain_text(320) | None, Query(description="exact email")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[CustomerOut]:
@@ -87,7 +88,7 @@ async def change_customer_state(
 async def list_subscriptions(
     session: SessionDep,
     customer_id: Annotated[uuid.UUID | None, Query(description="only this customer's")] = None,
-    status: Annotated[str | None, Query(max_length=32, description="Stripe status")] = None,
+    status: Annotated[plain_text(32) | None, Query(description="Stripe status")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[SubscriptionOut]:

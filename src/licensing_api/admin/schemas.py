@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from licensing_api.accounts.models import AccountState
 from licensing_api.keys.models import KeyStatus
+from licensing_api.plain_text import plain_text
 from licensing_api.usage.models import ReportState
 
 Item = TypeVar("Item")
@@ -128,7 +129,7 @@ class CustomerDetail(CustomerOut):
 
 class StateChange(BaseModel):
     state: AccountState = Field(description="the state to move the account to")
-    reason: str = Field(min_length=1, max_length=500, description="why; kept in the audit log")
+    reason: plain_text(500, min_length=1) = Field(description="why; kept in the audit log")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"state": "suspended", "reason": "chargeback under review"},

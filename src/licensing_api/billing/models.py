@@ -5,7 +5,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, ForeignKey, Integer, String
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from licensing_api.db import Base, new_id, utcnow
@@ -78,3 +78,20 @@ class SubscriptionItem(Base):
     current_period_start: Mapped[datetime]
     current_period_end: Mapped[datetime]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ProvisioningAttempt(Base):
+    """One `customers create` attempt with billing on: its id goes into the Stripe objects'
+    metadata and idempotency keys. A re-run of an unfinished attempt finds (or replays) what
+    it made; once completed or abandoned, the next run is a new attempt, so Stripe creates
+    afresh instead of replaying a customer deleted since."""
+
+    __tablename__ = "provisioning_attempts"
+    __table_args__ = (Index("ix_provisioning_attempts_email_plan", "email", "plan_id"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    email: Mapped[str] = mapped_column(String(320))  # lowercased
+    plan_id: Mapped[str] = mapped_column(String(64))
+    started_at: Mapped[datetime] = mapped_column(default=utcnow)
+    completed_at: Mapped[datetime | None]
+    abandoned_at: Mapped[datetime | None]

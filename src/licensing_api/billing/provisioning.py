@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
@@ -21,6 +21,7 @@ from licensing_api.billing.periods import add_interval
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.billing.service import upsert_plan
 from licensing_api.db import utcnow
+from licensing_api.errors import Conflict
 from licensing_api.keys.models import ApiKey
 from licensing_api.keys.service import NewKey, create_key
 
@@ -32,6 +33,40 @@ class ProvisionedCustomer:
     usage_item: SubscriptionItem  # the item usage is counted against
     # None when a re-run found the customer already provisioned (its keys are left alone).
     first_key: NewKey | None
+
+
+class EmailOnAnotherPlan(Conflict):
+    slug, title = "email-on-another-plan", "A customer with this email is on another plan"
+
+
+async def already_provisioned(
+    session: AsyncSession, email: str, plan_id: str
+) -> ProvisionedCustomer | None:
+    """The live (not revoked) customer with this email, if its subscription is on `plan_id`
+    (`first_key=None`: its keys are left alone); None if there is none. On another plan:
+    `EmailOnAnotherPlan`, rather than a second customer with the same email."""
+    customer = await session.scalar(
+        select(Customer)
+        .where(func.lower(Customer.email) == email.lower(), Customer.state != AccountState.REVOKED)
+        .order_by(Customer.created_at.desc()).limit(1)
+    )
+    if customer is None:
+        return None
+    subscription = await session.scalar(
+        select(Subscription).where(Subscription.customer_id == customer.id)
+        .order_by(Subscription.created_at.desc()).limit(1)
+    )
+    if subscription is None or subscription.plan_id != plan_id:
+        current = subscription.plan_id if subscription is not None else "no plan"
+        raise EmailOnAnotherPlan(
+            f"{email} is already customer {customer.id} ({current}); change its plan with "
+            f"`licensing-api customers change-plan {customer.id} --plan {plan_id}`, or use "
+            "another email"
+        )
+    items = list(await session.scalars(
+        select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
+    ))
+    return ProvisionedCustomer(customer, subscription, usage_item_of(items), first_key=None)
 
 
 async def provision_local_customer(

@@ -35,6 +35,7 @@ from licensing_api.keys.service import (
     revoke_key_everywhere,
     rotate_key,
 )
+from licensing_api.plain_text import plain_text
 from licensing_api.security.failed_lookups import (
     FailedKeyLookupLimiterDep,
     TooManyFailedKeyLookups,
@@ -94,7 +95,7 @@ async def show_dashboard(
 async def sign_in(
     request: Request, codec: CodecDep, resources: ResourcesDep,
     failed_lookups: FailedKeyLookupLimiterDep,
-    api_key: Annotated[str, Form(max_length=200)], nonce: Annotated[str, Form(max_length=100)] = "",
+    api_key: Annotated[plain_text(200, min_length=1), Form()], nonce: Annotated[plain_text(100), Form()] = "",
 ) -> Response:
     if not codec.sign_in_nonce_ok(request.cookies.get(SIGN_IN_COOKIE), nonce):
         return sign_in_page(
@@ -129,7 +130,7 @@ async def sign_in(
 )
 async def sign_out(
     codec: CodecDep, dashboard_session: SessionCookieDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     require_csrf(dashboard_session, codec, csrf_token)
     response = redirect("/dashboard?done=signed-out")
@@ -148,8 +149,8 @@ async def sign_out(
 )
 async def create_key_from_dashboard(
     request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    name: Annotated[str, Form(max_length=100)] = "",
+    csrf_token: Annotated[plain_text(200), Form()] = "",
+    name: Annotated[plain_text(100), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
@@ -175,7 +176,7 @@ async def create_key_from_dashboard(
 )
 async def rotate_key_from_dashboard(
     request: Request, key_id: uuid.UUID, codec: CodecDep, resources: ResourcesDep,
-    dashboard_session: SessionCookieDep, csrf_token: Annotated[str, Form(max_length=200)] = "",
+    dashboard_session: SessionCookieDep, csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
@@ -208,7 +209,7 @@ async def rotate_key_from_dashboard(
 )
 async def revoke_key_from_dashboard(
     request: Request, key_id: uuid.UUID, codec: CodecDep, resources: ResourcesDep,
-    dashboard_session: SessionCookieDep, csrf_token: Annotated[str, Form(max_length=200)] = "",
+    dashboard_session: SessionCookieDep, csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
@@ -238,7 +239,7 @@ async def revoke_key_from_dashboard(
 )
 async def open_billing_portal(
     request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     async with unit_of_work(resources) as db:

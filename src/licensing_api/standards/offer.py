@@ -183,23 +183,23 @@ def build_license_offer(settings: Settings, catalogue: PlanCatalogue) -> License
         "type": PROBLEM_TYPE_BASE + LicenseRequired.slug,
         "title": LicenseRequired.title,
         "status": 402,
-        "detail": (
-            "This content is licensed. Sign up for a plan (POST "
-            f"{signup_url} with your email and a plan id) to get an API key, then send it as "
-            "`Authorization: Bearer <key>`."
-        ),
+        "detail": "This content is licensed. " + how_to_get_a_key(settings)
+        + ", then send it as `Authorization: Bearer <key>`.",
         "plans": plans,
-        "signup": {
+    }
+    if settings.billing_enabled:
+        body["signup"] = {
             "url": signup_url,
             "method": "POST",
             "content_type": "application/json",
             "fields": {"email": "your billing email", "plan": "one of the plan ids above"},
-        },
-        "signup_url": signup_url,
-        "signup_page": signup_page,
-        "license_url": license_url,
-        "crawler_price": price,
-    }
+        }
+        body["signup_url"] = signup_url
+    elif settings.license_contact_email:
+        # Signup answers 503 with billing off: keys come from the operator.
+        body["contact"] = {"email": settings.license_contact_email,
+                           "url": f"mailto:{settings.license_contact_email}"}
+    body.update(signup_page=signup_page, license_url=license_url, crawler_price=price)
     headers = {
         "Link": f'<{license_url}>; rel="license"; type="application/rsl+xml"',
         "WWW-Authenticate": 'Bearer realm="licensing-api"',
@@ -209,6 +209,16 @@ def build_license_offer(settings: Settings, catalogue: PlanCatalogue) -> License
         headers[CRAWLER_PRICE_HEADER] = price
     html = render_license_page(settings, catalogue, plans, price, title="License required")
     return LicenseOffer(body=body, headers=headers, html=html)
+
+
+def how_to_get_a_key(settings: Settings) -> str:
+    """One sentence: self-service signup with billing on; the operator's contact without."""
+    if settings.billing_enabled:
+        return (f"Sign up for a plan (POST {settings.public_base_url}/v1/signup with your email "
+                "and a plan id) to get an API key")
+    if settings.license_contact_email:
+        return f"API keys are issued by this site's operator: write to {settings.license_contact_email} for one"
+    return "API keys are issued by this site's operator (self-service signup is off): ask them for one"
 
 
 def render_license_page(
@@ -227,7 +237,8 @@ def render_license_page(
         title=title,
         plans=plans if plans is not None else [plan_offer(plan) for plan in catalogue],
         crawler_price=price if price is not None else cheapest_crawler_price(catalogue),
-        signup_url=f"{base}/v1/signup",
+        signup_url=f"{base}/v1/signup" if settings.billing_enabled else None,
+        how_to_get_a_key=how_to_get_a_key(settings),
         license_url=f"{base}/license.xml",
         terms_url=settings.license_terms_url,
         contact_email=settings.license_contact_email,

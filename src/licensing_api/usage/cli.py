@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 
 import typer
 
-from licensing_api.cli_support import cli_resources, run
-from licensing_api.db import session_scope
+from licensing_api.billing.service import item_owners
+from licensing_api.cli_support import cli_resources, embedded_redis_note, run, when
+from licensing_api.db import session_scope, utcnow
 from licensing_api.resources import Resources
 from licensing_api.usage import ledger, redis_keys
 from licensing_api.usage.flusher import UNATTRIBUTED, FlushReport, flush_once
 from licensing_api.usage.lock import FlusherLock
-from licensing_api.usage.models import ReportState
+from licensing_api.usage.models import ReportState, UsageReport
 
 usage_app = typer.Typer(help="Usage reporting to Stripe.", no_args_is_help=True)
 
@@ -23,30 +25,38 @@ STATUS_COLUMNS = ("pending_redis", "in_flight", "reported", "failed", "local")
 def flush() -> None:
     """Flush once now: Redis → ledger → Stripe; prints every report Stripe acknowledged."""
 
-    async def go() -> FlushReport:
+    async def go() -> tuple[FlushReport, list[UsageReport]]:
         async with cli_resources() as resources:
+            embedded_redis_note(resources, "the service moves its own counters into the ledger "
+                                "(every USAGE_FLUSH_INTERVAL_SECONDS and when it stops); this "
+                                "command only sends the ledger's due reports")
             lock = FlusherLock(resources.engine, scope=resources.settings.redis_key_prefix)
             if not await lock.try_acquire():
                 typer.echo("note: a service worker is flushing too; running alongside it is safe "
                            "(batches are written once, Stripe dedupes report ids)", err=True)
             try:
-                return await flush_once(resources)
+                report = await flush_once(resources)
             finally:
                 await lock.release()
+            async with session_scope(resources.sessionmaker) as session:
+                return report, await ledger.waiting_reports(session, utcnow())
 
-    report = run(go())
+    report, waiting = run(go())
     for due, result in report.sent:
         note = " (already recorded by Stripe)" if result.duplicate else ""
         typer.echo(f"reported {due.id} {due.units} units via {result.via}{note}")
-    for due, result in report.retrying:
-        typer.echo(f"retrying {due.id} {due.units} units: {result.error}")
     for due, result in report.failed:
-        typer.echo(f"failed {due.id} {due.units} units: {result.error}")
+        typer.echo(f"failed {due.id} {due.units} units: {_error(result.error)}")
+    # Retried just now or earlier: each waits for its next attempt.
+    for waiting_report in waiting:
+        typer.echo(f"waiting {waiting_report.id} {waiting_report.units} units: attempt "
+                   f"{waiting_report.attempts + 1} at {when(waiting_report.next_attempt_at)} "
+                   f"(last error: {_error(waiting_report.last_error)})")
     typer.echo(
         f"flush {report.flush_id or '-'}: took {report.taken_units} units from Redis, "
         f"recovered {len(report.recovered)} in-flight batches, reported {report.units_reported} "
-        f"units in {len(report.sent)} reports, {len(report.retrying)} retrying, "
-        f"{len(report.failed)} failed"
+        f"units in {len(report.sent)} reports, {len(report.failed)} failed, "
+        f"{len(waiting)} waiting to retry ({sum(r.units for r in waiting)} units)"
     )
 
 
@@ -54,25 +64,32 @@ def flush() -> None:
 def status() -> None:
     """Units per subscription item: pending in Redis, in flight, reported, failed, local."""
 
-    async def go() -> tuple[dict[str, dict[str, int]], list[str], dict[str, int]]:
+    async def go() -> tuple[dict[str, dict[str, int]], dict[str, str], list[str], dict[str, int], bool]:
         async with cli_resources() as resources:
+            blind = embedded_redis_note(resources, "units not yet taken from it are shown as ?, "
+                                        "in_flight shows only the ledger's part")
             table = await usage_status(resources)
             async with session_scope(resources.sessionmaker) as session:
-                failed = [f"{r.id} {r.units} units after {r.attempts} attempts: {r.last_error}"
+                failed = [f"{r.id} {r.units} units after {r.attempts} attempts: {_error(r.last_error)}"
                           for r in await ledger.failed_reports(session)]
+                owners = await item_owners(session, [_uuid(item) for item in table if _uuid(item)])
             unattributed = {_text(k): int(v) for k, v in (await resources.redis.hgetall(  # type: ignore[misc]
                 resources.redis_key(UNATTRIBUTED))).items()}
-            return table, failed, unattributed
+            return table, {str(k): v for k, v in owners.items()}, failed, unattributed, blind
 
-    table, failed, unattributed = run(go())
-    typer.echo("subscription_item                     " + " ".join(f"{c:>13}" for c in STATUS_COLUMNS))
+    table, owners, failed, unattributed, blind = run(go())
+    typer.echo("subscription_item                     " + " ".join(f"{c:>13}" for c in STATUS_COLUMNS)
+               + "  customer")
     totals = dict.fromkeys(STATUS_COLUMNS, 0)
     for item_id in sorted(table):
         row = table[item_id]
-        typer.echo(f"{item_id:<38}" + " ".join(f"{row.get(c, 0):>13}" for c in STATUS_COLUMNS))
+        cells = ["?" if blind and c == "pending_redis" else row.get(c, 0) for c in STATUS_COLUMNS]
+        typer.echo(f"{item_id:<38}" + " ".join(f"{cell:>13}" for cell in cells)
+                   + f"  {owners.get(item_id, '(no such item)')}")
         for column in STATUS_COLUMNS:
             totals[column] += row.get(column, 0)
-    typer.echo(f"{'total':<38}" + " ".join(f"{totals[c]:>13}" for c in STATUS_COLUMNS))
+    cells = ["?" if blind and c == "pending_redis" else totals[c] for c in STATUS_COLUMNS]
+    typer.echo(f"{'total':<38}" + " ".join(f"{cell:>13}" for cell in cells))
     for line in failed:
         typer.echo(f"failed report {line}")
     for fieldname, units in unattributed.items():
@@ -104,6 +121,17 @@ def _item(fieldname: bytes | str) -> str:
         return str(redis_keys.parse_item_period_field(fieldname)[0])
     except ValueError:
         return _text(fieldname)
+
+
+def _uuid(item_id: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(item_id)
+    except ValueError:
+        return None
+
+
+def _error(error: str | None) -> str:
+    return error or "no detail recorded"
 
 
 def _text(value: bytes | str) -> str:

@@ -212,6 +212,16 @@ async def failed_reports(session: AsyncSession, limit: int = 50) -> list[UsageRe
     return list(rows)
 
 
+async def waiting_reports(session: AsyncSession, now: datetime, limit: int = 50) -> list[UsageReport]:
+    """Pending reports waiting out their backoff: not due before `next_attempt_at`."""
+    rows = await session.scalars(
+        select(UsageReport)
+        .where(UsageReport.state == ReportState.PENDING, UsageReport.next_attempt_at > now)
+        .order_by(UsageReport.next_attempt_at, UsageReport.id).limit(limit)
+    )
+    return list(rows)
+
+
 async def oldest_unsent_at(session: AsyncSession) -> datetime | None:
     return await session.scalar(
         select(func.min(UsageReport.created_at)).where(UsageReport.state == ReportState.PENDING)
