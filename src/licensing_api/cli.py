@@ -7,10 +7,12 @@ import typer
 from licensing_api.accounts import customers_cli  # noqa: F401  (registers customers list|show)
 from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
+from licensing_api.bots.cli import bots_app
 from licensing_api.cli_support import fail_on_config_errors, warn_about_unknown_settings
 from licensing_api.db_cli import db_app
 from licensing_api.keys.cli import keys_app
 from licensing_api.serve import serve
+from licensing_api.standards.cli import crawlers_app
 from licensing_api.usage.cli import usage_app
 
 app = typer.Typer(
@@ -25,7 +27,9 @@ app.add_typer(db_app, name="db")
 app.add_typer(plans_app, name="plans")
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
+app.add_typer(bots_app, name="bots")
 app.add_typer(usage_app, name="usage")
+app.add_typer(crawlers_app, name="crawlers")
 app.command("reconcile")(reconcile_command)
 
 

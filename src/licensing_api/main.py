@@ -14,6 +14,8 @@ from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
 from licensing_api.api_docs import install_offline_docs
 from licensing_api.billing.plans import load_catalogue
+from licensing_api.bots.router import router as bots_router
+from licensing_api.bots.runtime import open_bots
 from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
@@ -66,8 +68,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings, catalogue, keep_embedded_redis=True
         ) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources):
-                async with open_hot_path(app, resources) as hot_path:
-                    yield {"resources": resources, "hot_path": hot_path}
+                async with open_bots(resources) as bots, open_hot_path(app, resources, bots) as hot_path:
+                    yield {"resources": resources, "hot_path": hot_path, "bots": bots}
 
     app = LicensingApi(
         title="licensing-api",
@@ -92,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(usage_router)
     app.include_router(keys_router)
+    app.include_router(bots_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list

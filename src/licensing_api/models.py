@@ -2,8 +2,10 @@
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Plan, PlanKind, Subscription, SubscriptionItem, SubscriptionItemKind
+from licensing_api.bots.models import Bot, BotKey, BotStatus
 from licensing_api.db import Base
-from licensing_api.keys.models import ApiKey, KeyStatus
+from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
+from licensing_api.olp.models import LicenseToken
 from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport
 from licensing_api.webhooks.models import WebhookEvent
 
@@ -12,9 +14,14 @@ __all__ = [
     "ApiKey",
     "AuditLogEntry",
     "Base",
+    "Bot",
+    "BotKey",
+    "BotStatus",
     "Customer",
     "KeyDailyUsage",
+    "KeyKind",
     "KeyStatus",
+    "LicenseToken",
     "Plan",
     "PlanKind",
     "ReportState",

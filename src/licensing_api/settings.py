@@ -123,6 +123,19 @@ class Settings(BaseSettings):
     robots_rules_file: Path | None = Field(
         None, description="the operator's robots.txt rules; unset: the bundled default rules"
     )
+    # Crawler protocols (standards/, bots/, olp/).
+    crawler_list_file: Path | None = Field(
+        None, description="known AI crawler names, one per line; unset: the bundled list"
+    )
+    web_bot_auth_max_window_seconds: int = Field(
+        3600, description="longest Web Bot Auth signature validity (expires - created) accepted"
+    )
+    license_token_ttl_seconds: int = Field(
+        3600, description="lifetime of an RSL license token issued by POST /olp/token"
+    )
+    bot_directory_ca_file: Path | None = Field(
+        None, description="extra CA certificates trusted for bot key directories (a private CA)"
+    )
     # Operations and security (observability/, security/).
     access_log: bool = Field(True, description="one JSON access-log line per request")
     max_request_bytes: int = Field(
@@ -369,6 +382,34 @@ class Settings(BaseSettings):
         if value is not None and not value.is_file():
             raise ValueError(f"no such file {value}; point it at your robots.txt rules")
         return value.resolve() if value is not None else None
+
+    @field_validator("crawler_list_file")
+    @classmethod
+    def _crawler_list_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {value}; create it with `licensing-api crawlers import`")
+        return value.resolve() if value is not None else None
+
+    @field_validator("bot_directory_ca_file")
+    @classmethod
+    def _bot_directory_ca_file(cls, value: Path | None) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"no such file {value}; point it at a PEM file of CA certificates")
+        return value.resolve() if value is not None else None
+
+    @field_validator("web_bot_auth_max_window_seconds")
+    @classmethod
+    def _web_bot_auth_max_window(cls, value: int) -> int:
+        if not 1 <= value <= 10_000_000_000:
+            raise ValueError("use a whole number of seconds from 1 (300 to 3600 is typical)")
+        return value
+
+    @field_validator("license_token_ttl_seconds")
+    @classmethod
+    def _license_token_ttl(cls, value: int) -> int:
+        if not 60 <= value <= 30 * 86_400:
+            raise ValueError("use a whole number of seconds between 60 and 2592000 (30 days)")
+        return value
 
     @model_validator(mode="after")
     def _links_follow_the_bound_address(self) -> "Settings":

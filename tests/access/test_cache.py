@@ -24,19 +24,21 @@ class Clock:
         return self.now
 
 
-def record_for(customer_id: uuid.UUID):  # a stand-in AccessRecord: the cache only reads customer_id
+def record_for(customer_id: uuid.UUID, digest: str):
+    """A stand-in AccessRecord: the cache reads only customer_id and the key's digest."""
     class Record:
         pass
 
     record = Record()
     record.customer_id = customer_id  # type: ignore[attr-defined]
+    record.digest = digest  # type: ignore[attr-defined]
     return record
 
 
 def test_entries_expire_after_the_ttl_and_unknown_digests_sooner():
     clock = Clock()
     cache = AccessCache(30, clock=clock)
-    cache.put("known", record_for(uuid.uuid4()), cache.generation)  # type: ignore[arg-type]
+    cache.put("known", record_for(uuid.uuid4(), "known"), cache.generation)  # type: ignore[arg-type]
     cache.put("unknown", None, cache.generation)
     clock.now += 6
     assert cache.get("known") is not None
@@ -49,7 +51,7 @@ def test_a_read_that_raced_with_an_invalidation_is_not_cached():
     cache = AccessCache(30)
     generation = cache.generation
     cache.drop_digest("d")  # an invalidation arrives while the database read is in flight
-    cache.put("d", record_for(uuid.uuid4()), generation)  # type: ignore[arg-type]
+    cache.put("d", record_for(uuid.uuid4(), "d"), generation)  # type: ignore[arg-type]
     assert cache.get("d") is None
 
 
@@ -57,7 +59,7 @@ def test_messages_drop_a_customer_a_digest_or_everything():
     cache = AccessCache(30)
     alice, bob = uuid.uuid4(), uuid.uuid4()
     for digest, customer in (("a1", alice), ("a2", alice), ("b1", bob), ("b2", bob)):
-        cache.put(digest, record_for(customer), cache.generation)  # type: ignore[arg-type]
+        cache.put(digest, record_for(customer, digest), cache.generation)  # type: ignore[arg-type]
     cache.put("nobody", None, cache.generation)
     apply_invalidation(cache, f'{{"customer_id": "{alice}"}}'.encode())
     assert cache.get("a1") is None and cache.get("a2") is None and cache.get("b1") is not None
@@ -65,6 +67,25 @@ def test_messages_drop_a_customer_a_digest_or_everything():
     assert cache.get("nobody") is None and cache.get("b2") is not None
     apply_invalidation(cache, b'{"all": true}')
     assert len(cache) == 0
+
+
+def test_entries_derived_from_a_key_drop_with_the_key():
+    """A license token's entry holds its key's record: revoking the key drops both."""
+    cache = AccessCache(30)
+    customer = uuid.uuid4()
+    cache.put("key", record_for(customer, "key"), cache.generation)  # type: ignore[arg-type]
+    cache.put("token", record_for(customer, "key"), cache.generation)  # type: ignore[arg-type]
+    cache.put("other", record_for(customer, "other"), cache.generation)  # type: ignore[arg-type]
+    apply_invalidation(cache, b'{"key_digest": "key"}')
+    assert cache.get("key") is None and cache.get("token") is None and cache.get("other") is not None
+
+
+def test_an_entry_lives_no_longer_than_its_max_ttl():
+    clock = Clock()
+    cache = AccessCache(30, clock=clock)
+    cache.put("token", record_for(uuid.uuid4(), "key"), cache.generation, max_ttl=10)  # type: ignore[arg-type]
+    clock.now += 11
+    assert cache.get("token") is None
 
 
 def test_an_unreadable_message_drops_everything():

@@ -36,8 +36,8 @@ def test_plans_sync_then_customers_create_through_stripe(billing_settings, plan_
     assert first.returncode == 0, first.stderr
     progress = [line.split() for line in first.stderr.splitlines()]
     assert ["created", plan_ids["standard"], "metered", "price"] in [line[:4] for line in progress]
-    assert first.stdout.strip() == "17 created, 0 updated, 0 replaced, 0 kept"
-    assert second.stdout.strip() == "0 created, 0 updated, 0 replaced, 17 kept"
+    assert first.stdout.strip() == "20 created, 0 updated, 0 replaced, 0 kept"
+    assert second.stdout.strip() == "0 created, 0 updated, 0 replaced, 20 kept"
     assert created.returncode == 0, created.stderr
     secret, customer_id = created.stdout.strip().splitlines()
     assert is_well_formed(secret) and len(customer_id) == 36

@@ -3,26 +3,16 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from licensing_api.keys.models import ApiKey
 from tests.access.helpers import new_crawler
+from tests.support.cli import run_cli
 from tests.standards.signing import public_jwk_of, thumbprint_of
 
 
-def cli(*args: str, settings) -> subprocess.CompletedProcess[str]:
-    env = {
-        "PATH": os.environ["PATH"],
-        "DATABASE_URL": settings.database_url,
-        "REDIS_URL": settings.redis_url,
-        "REDIS_KEY_PREFIX": settings.redis_key_prefix,
-    }
-    return subprocess.run([sys.executable, "-m", "licensing_api.cli", *args],
-                          env=env, capture_output=True, text=True, timeout=60)
+cli = run_cli
 
 
 async def stored_bot_key(resources, key_id):

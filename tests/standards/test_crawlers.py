@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from licensing_api.standards.crawlers import CrawlerDirectory, load_crawler_names
@@ -50,7 +52,9 @@ def test_the_bundled_list_names_its_source_and_the_major_crawlers():
             "CCBot", "Bytespider", "Applebot-Extended", "Meta-ExternalAgent", "Amazonbot",
             "cohere-ai"} <= names
     from licensing_api.standards.crawlers import BUNDLED_CRAWLER_LIST
-    assert "Source:" in BUNDLED_CRAWLER_LIST.read_text()
+    header = BUNDLED_CRAWLER_LIST.read_text()
+    assert "https://github.com/ai-robots-txt/ai.robots.txt (MIT licence), commit " in header
+    assert re.search(r"commit [0-9a-f]{40}, \d{4}-\d{2}-\d{2}\.", header)
 
 
 async def crawler_count(http, crawler: str, outcome: str) -> float:

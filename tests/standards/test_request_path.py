@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from urllib.parse import urlsplit
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -23,7 +24,7 @@ async def test_a_keyless_request_gets_the_402_license_offer(client, settings):
     response = await client.get(ITEM)
     assert response.status_code == 402
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert response.headers["crawler-price"] == "USD 0.0005"
+    assert response.headers["crawler-price"] == "USD 0.001"  # the per-crawl plan's price
     body = response.json()
     assert body["status"] == 402 and body["type"].endswith("/license-required")
     assert body["instance"] == ITEM
@@ -66,21 +67,38 @@ async def bind(resources, crawler, private_key) -> None:
                           crawler.key_id, public_jwk_of(private_key))
 
 
+def public_authority(resources) -> str:
+    return urlsplit(resources.settings.public_base_url).netloc
+
+
 async def test_a_bound_key_serves_a_request_signed_by_its_bot(client, resources):
     crawler = await new_crawler(resources)
     bot = Ed25519PrivateKey.generate()
     await bind(resources, crawler, bot)
     now = int(time.time())
-    signed = sign_headers(bot, authority="testserver", created=now, expires=now + 60)
+    signed = sign_headers(bot, authority=public_authority(resources), created=now, expires=now + 60)
     response = await client.get(ITEM, headers={**crawler.headers, **signed})
     assert response.status_code == 200
+
+
+async def test_a_signature_for_the_clients_host_header_is_not_this_sites(client, resources):
+    """@authority is PUBLIC_BASE_URL's authority: a Host header the client chose proves nothing."""
+    crawler = await new_crawler(resources)
+    bot = Ed25519PrivateKey.generate()
+    await bind(resources, crawler, bot)
+    now = int(time.time())
+    signed = sign_headers(bot, authority="attacker.example", created=now, expires=now + 60)
+    response = await client.get(ITEM, headers={**crawler.headers, **signed, "Host": "attacker.example"})
+    assert response.status_code == 403
+    assert response.json()["type"].endswith("/bot-signature-invalid")
 
 
 async def test_a_bound_key_refuses_a_request_signed_by_another_key(client, resources):
     crawler = await new_crawler(resources)
     await bind(resources, crawler, Ed25519PrivateKey.generate())
     now = int(time.time())
-    signed = sign_headers(Ed25519PrivateKey.generate(), authority="testserver", created=now, expires=now + 60)
+    signed = sign_headers(Ed25519PrivateKey.generate(), authority=public_authority(resources),
+                          created=now, expires=now + 60)
     response = await client.get(ITEM, headers={**crawler.headers, **signed})
     assert response.status_code == 403
     assert response.json()["type"].endswith("/bot-signature-invalid")
@@ -113,3 +131,14 @@ async def test_a_refused_crawler_is_counted(client):
     before = await crawler_count(client, "GPTBot", "payment_required")
     await client.get(ITEM, headers={"User-Agent": GPTBOT})
     assert await crawler_count(client, "GPTBot", "payment_required") == before + 1
+
+
+async def test_refusals_of_credentials_name_the_license_and_both_challenges(client, settings):
+    link = f'<{settings.public_base_url}/license.xml>; rel="license"; type="application/rsl+xml"'
+    unknown = await client.get(ITEM, headers={"Authorization": "License lt_" + "x" * 43})
+    assert unknown.status_code == 401
+    assert unknown.headers["link"] == link
+    assert unknown.headers["www-authenticate"].startswith(
+        'Bearer realm="licensing-api", error="invalid_token", License error="invalid_token"')
+    offer = await client.get(ITEM)
+    assert offer.headers.get_list("link") == [link]

@@ -66,6 +66,17 @@ async def test_a_move_writes_pending_period_per_key_day_and_last_used(redis, pre
     assert tally.unmoved_total() == 0
 
 
+async def test_a_request_of_several_units_or_none_counts_exactly_those(redis, prefix):
+    """A per-path price rule makes a served request count 3 units, or 0 (free)."""
+    tally = UsageTally(redis, prefix)
+    assert tally.add("item-a:100", "key-1", NOON, units=3) == 3
+    assert tally.add("item-a:100", "key-1", NOON, units=0) == 3
+    assert tally.add("item-a:100", "key-1", NOON) == 4
+    assert await tally.move_once() == 4
+    assert await hash_of(redis, prefix + PENDING) == {"item-a:100": 4}
+    assert await hash_of(redis, prefix + PENDING_BY_KEY) == {f"key-1:{DAY}": 4}
+
+
 async def test_units_this_period_add_other_workers_moves_to_this_workers_tally(redis, prefix):
     ours, theirs = UsageTally(redis, prefix), UsageTally(redis, prefix)
     theirs.add("item:1", "key-b", NOON)

@@ -3,6 +3,10 @@
 Entries expire after `ACCESS_CACHE_TTL_SECONDS` and are dropped at once by invalidation
 messages (`access/subscriber.py`). A generation counter, bumped by every invalidation,
 keeps a database read that raced with an invalidation from caching what it read.
+
+An entry is found by what the request presents: an API key's digest, a license token's
+digest, or `wba:{keyid}` for a verified bot. Its record's `digest` is always the underlying
+API key's, so dropping a key's digest drops what was derived from it too (its license tokens).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ class AccessCache:
         self.clock = clock
         self.generation = 0
         self._entries: dict[str, tuple[AccessRecord | None, float]] = {}
+        self._derived: dict[str, set[str]] = {}  # API key digest → other entries of its record
 
     def get(self, digest: str) -> tuple[AccessRecord | None, float] | None:
         """(record or None for "unknown key", expiry) if cached and fresh; None on a miss."""
@@ -39,20 +44,31 @@ class AccessCache:
             return None
         return entry
 
-    def put(self, digest: str, record: AccessRecord | None, generation: int) -> None:
-        """Cache what a read started at `generation` found, unless an invalidation came since."""
+    def put(
+        self, digest: str, record: AccessRecord | None, generation: int,
+        max_ttl: float | None = None,
+    ) -> None:
+        """Cache what a read started at `generation` found, unless an invalidation came since;
+        `max_ttl` shortens the entry's life (a license token that expires sooner)."""
         if generation != self.generation:
             return
         ttl = self.ttl_seconds if record is not None else self.negative_ttl_seconds
+        if max_ttl is not None:
+            ttl = min(ttl, max_ttl)
         if ttl <= 0:
             return
         if len(self._entries) >= MAX_ENTRIES:
             self._entries.clear()
+            self._derived.clear()
         self._entries[digest] = (record, self.clock() + ttl)
+        if record is not None and record.digest != digest:
+            self._derived.setdefault(record.digest, set()).add(digest)
 
     def drop_digest(self, digest: str) -> None:
         self.generation += 1
         self._entries.pop(digest, None)
+        for derived in self._derived.pop(digest, ()):
+            self._entries.pop(derived, None)
 
     def drop_customer(self, customer_id: uuid.UUID) -> None:
         self.generation += 1
@@ -67,6 +83,7 @@ class AccessCache:
     def clear(self) -> None:
         self.generation += 1
         self._entries.clear()
+        self._derived.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -74,7 +74,7 @@ def answer_now(route: LicensedRoute, scope: Scope, hot_path: HotPath) -> Answer 
         body = route.serve(hot_path, params)
         return 200, [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *hot_path.guard.meter(grant)], body
     except REFUSALS as refusal:
-        return refused(refusal, scope)
+        return refused(refusal, scope, hot_path.guard.metering.link_header)
 
 
 async def answer(route: LicensedRoute, scope: Scope, hot_path: HotPath) -> Answer:
@@ -86,18 +86,24 @@ async def answer(route: LicensedRoute, scope: Scope, hot_path: HotPath) -> Answe
         body = route.serve(hot_path, params)
         return 200, [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *guard.meter(grant)], body
     except REFUSALS as refusal:
-        return refused(refusal, scope)
+        return refused(refusal, scope, hot_path.guard.metering.link_header)
 
 
-def refused(refusal: Exception, scope: Scope) -> Answer:
-    """A refusal as the app's exception handlers render it (errors.py)."""
+def refused(refusal: Exception, scope: Scope, link: tuple[bytes, bytes] | None = None) -> Answer:
+    """A refusal as the app's exception handlers render it (errors.py). A 401 or 402 also
+    names the governing license (`link`): the RSL crawler guide asks it of both."""
     if isinstance(refusal, RespondWith):
-        return of_response(refusal.response)
-    request = Request(scope)
-    if isinstance(refusal, RequestValidationError):
-        return of_response(validation_error_response(request, refusal))
-    assert isinstance(refusal, ProblemError)
-    return of_response(problem_error_response(request, refusal))
+        reply = of_response(refusal.response)
+    else:
+        request = Request(scope)
+        if isinstance(refusal, RequestValidationError):
+            reply = of_response(validation_error_response(request, refusal))
+        else:
+            assert isinstance(refusal, ProblemError)
+            reply = of_response(problem_error_response(request, refusal))
+    if link is not None and reply[0] in (401, 402) and all(name != b"link" for name, _ in reply[1]):
+        reply[1].append(link)
+    return reply
 
 
 def server_error() -> Answer:

@@ -15,7 +15,13 @@ from licensing_api.access.responses import (
 )
 from licensing_api.errors import ProblemError, ServiceUnavailable, problem_responses
 from licensing_api.security.failed_lookups import TooManyFailedKeyLookups
+from licensing_api.bots.identify import KeylessSignatureInvalid
 from licensing_api.standards.offer import LicenseRequired
+from licensing_api.standards.paypercrawl import (
+    ConflictingPriceHeaders,
+    InvalidCrawlerPriceValue,
+    PriceNotAccepted,
+)
 from licensing_api.standards.webbotauth import BotSignatureInvalid, BotSignatureRequired
 
 USAGE_HEADERS: dict[str, dict[str, Any]] = {
@@ -28,6 +34,10 @@ USAGE_HEADERS: dict[str, dict[str, Any]] = {
         "description": "price of this request under the caller's plan (pay-per-crawl form; "
         "0 inside the included allowance)",
         "schema": {"type": "string", "example": "USD 0.001"},
+    },
+    "Link": {
+        "description": 'the governing license (RSL): <…/license.xml>; rel="license"; type="application/rsl+xml"',
+        "schema": {"type": "string"},
     },
 }
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}}
@@ -46,10 +56,19 @@ WWW_AUTHENTICATE = {
 
 CRAWLER_PRICE = {
     "crawler-price": {
-        "description": "keyless requests: the cheapest per-request price (pay-per-crawl form)",
-        "schema": {"type": "string", "example": "USD 0.0005"},
-    }
+        "description": "the price of this request: per crawl for a caller without an account, "
+        "under its plan when a declared limit refused it (pay-per-crawl form)",
+        "schema": {"type": "string", "example": "USD 0.001"},
+    },
+    "crawler-error": {
+        "description": "why a pay-per-crawl request was refused (Cloudflare's codes, e.g. "
+        "InvalidCrawlerMaxPrice)",
+        "schema": {"type": "string", "example": "InvalidCrawlerMaxPrice"},
+    },
+    "Link": USAGE_HEADERS["Link"],
 }
+LINK = {"Link": USAGE_HEADERS["Link"]}
+CRAWLER_ERROR = {"crawler-error": CRAWLER_PRICE["crawler-error"]}
 
 EXAMPLE_DETAILS = {
     "LicenseRequired": "this content is licensed: send an API key, or choose a plan and sign up",
@@ -66,19 +85,26 @@ EXAMPLE_DETAILS = {
     "TooManyFailedKeyLookups": "too many unknown or malformed API keys from this address; retry in 42 s",
     "BotSignatureRequired": "this key is bound to a bot key: sign the request (Web Bot Auth)",
     "BotSignatureInvalid": "the signature does not verify",
+    "KeylessSignatureInvalid": "this signature's nonce was already used; sign each request anew",
+    "PriceNotAccepted": "this request costs USD 0.001, above your crawler-max-price of USD 0.0001",
+    "ConflictingPriceHeaders": "send either crawler-exact-price or crawler-max-price, not both",
+    "InvalidCrawlerPriceValue": "crawler-max-price must be a currency code and an amount, e.g. USD 0.01",
 }
 AUTHENTICATION_ERRORS = (
     LicenseRequired, InvalidApiKey, TooManyFailedKeyLookups, KeyRevoked,
     BotSignatureRequired, BotSignatureInvalid, ServiceUnavailable,
 )
-LICENSING_ERRORS = (AccountSuspended, AccountRevoked, NoSubscription, UsageCapReached, RateLimited)
+LICENSING_ERRORS = (
+    AccountSuspended, AccountRevoked, NoSubscription, UsageCapReached, RateLimited,
+    PriceNotAccepted, ConflictingPriceHeaders, InvalidCrawlerPriceValue, KeylessSignatureInvalid,
+)
 
 
 def authenticated_responses(*extra: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """401, 403 (key) and 503: what any route taking a crawler key can answer."""
     responses = problem_responses(*AUTHENTICATION_ERRORS, *extra, **EXAMPLE_DETAILS)
-    responses[401]["headers"] = WWW_AUTHENTICATE
-    responses[402]["headers"] = CRAWLER_PRICE  # the license offer to a keyless request
+    responses[401]["headers"] = WWW_AUTHENTICATE | LINK
+    responses[402]["headers"] = CRAWLER_PRICE | WWW_AUTHENTICATE  # the offer, or a price refused
     responses[402]["content"]["text/html"] = {"schema": {"type": "string"}}  # for browsers
     if 429 in responses:
         responses[429]["headers"] = RETRY_AFTER | (USAGE_CAP if UsageCapReached in extra else {})
@@ -87,4 +113,6 @@ def authenticated_responses(*extra: type[ProblemError]) -> dict[int | str, dict[
 
 def licensed_responses(*extra: type[ProblemError]) -> dict[int | str, dict[str, Any]]:
     """Every refusal of a licensed (metered) request."""
-    return authenticated_responses(*LICENSING_ERRORS, *extra)
+    responses = authenticated_responses(*LICENSING_ERRORS, *extra)
+    responses[400]["headers"] = CRAWLER_ERROR
+    return responses

@@ -3,9 +3,10 @@
     identify (identify.py) → license (license.py) → price (price.py) → enforce (enforce.py)
     → the route serves → meter (meter.py), for 2xx answers only
 
-`admit` is the steady state, without a coroutine or any I/O: a cached, unrevoked key with no
-bot key bound costs one SHA-256, a few dict lookups and the checks. `authorize` takes every
-other request (no key, unknown key, cache miss, bound bot key) and reaches the same decision.
+`admit` is the steady state, without a coroutine or any I/O: a cached, unrevoked key or
+license token with no bot key bound costs one SHA-256, a few dict lookups and the checks.
+`authorize` takes every other request (no key, unknown key, cache miss, bound bot key, a
+registered bot's signature, nobody) and reaches the same decision.
 Both return a `Grant` (the record and the price) or raise the refusal (problem+json errors,
 `RespondWith` for the 402 license offer). The content routes (access/dispatch.py) and, later,
 the gateway and forward-auth use this one decision.
@@ -20,18 +21,22 @@ from starlette.requests import Request
 
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.enforce import Enforcement
-from licensing_api.access.identify import raw_credentials
+from licensing_api.access.identify import scan
 from licensing_api.access.license import LicenseLookup
 from licensing_api.access.meter import Metering
 from licensing_api.access.price import Price, Pricing
 from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord
+from licensing_api.access.responses import RespondWith, no_credentials_response
+from licensing_api.bots.runtime import BotsRuntime
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter
 from licensing_api.standards.service import CrawlerStandards
 from licensing_api.usage.tally import UsageTally
 
-Grant = tuple[AccessRecord, Price]  # a plain tuple: no object to build per request
+# A plain tuple: no object to build per request. The record is None for a free path served
+# to a caller nobody identified.
+Grant = tuple[AccessRecord | None, Price]
 
 
 class AccessGuard:
@@ -43,36 +48,45 @@ class AccessGuard:
         limiter: KeyRateLimiter,
         failed_lookups: FailedKeyLookupLimiter,
         standards: CrawlerStandards,
+        bots: BotsRuntime | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
-        self.license = LicenseLookup(resources, cache, tally, failed_lookups)
-        self.pricing = Pricing(standards.charged)
+        self.resources = resources
+        self.license = LicenseLookup(resources, cache, tally, failed_lookups, bots)
+        self.pricing = Pricing(standards, tally)
         self.enforcement = Enforcement(tally, limiter, resources.settings.public_base_url + "/dashboard")
-        self.metering = Metering(tally)
+        self.metering = Metering(tally, standards.pricer, standards.link_header)
         self.lookups = self.license.lookups  # cache hits, misses, negatives: published each second
         self.clock = clock
 
     def admit(self, headers: list[tuple[bytes, bytes]], path: str) -> Grant | None:
         """The decision for a cached good key, straight from the raw ASGI headers; None when
         the request needs `authorize`."""
-        secret = raw_credentials(headers)
+        secret, limited = scan(headers)
         if not secret:
             return None
         record = self.license.cached(secret)
         if record is None:
             return None
-        return self.decide(record, path)
+        return self.decide(record, path, headers if limited else None)
 
     async def authorize(self, request: Request) -> Grant:
         """The decision for any request (routes try `admit` first)."""
-        return self.decide(await self.license.look_up(request), request.scope["path"])
+        record = await self.license.look_up(request)
+        if record is None:
+            return None, self.pricing.price_for_nobody(request)
+        headers = request.scope["headers"]
+        return self.decide(record, request.scope["path"], headers if scan(headers)[1] else None)
 
     async def authenticate(self, request: Request) -> AccessRecord:
-        """A known, unrevoked key, with no licensing checks: `/v1/usage`, `/v1/keys`."""
-        return await self.license.look_up(request)
+        """A known, unrevoked API key, with no licensing checks: `/v1/usage`, `/v1/keys`."""
+        record = await self.license.look_up(request, keys_only=True)
+        if record is None:
+            raise RespondWith(no_credentials_response(request, self.resources))
+        return record
 
-    def decide(self, record: AccessRecord, path: str) -> Grant:
-        price = self.pricing.price(path, record)
+    def decide(self, record: AccessRecord, path: str, limit_headers: list[tuple[bytes, bytes]] | None) -> Grant:
+        price = self.pricing.price(path, record, limit_headers)
         self.enforcement.enforce(record, self.clock())
         return record, price
 

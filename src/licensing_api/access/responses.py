@@ -12,12 +12,17 @@ from fastapi import FastAPI, Request
 from starlette.responses import Response
 
 from licensing_api.errors import ProblemError
+from licensing_api.standards.offer import BEARER_REALM as REALM
 from licensing_api.standards.service import get_standards
 
 if TYPE_CHECKING:
     from licensing_api.resources import Resources
 
-REALM = 'Bearer realm="licensing-api"'
+# RFC 6750 and the RSL crawler guide: the key (Bearer) or the license token (License) failed.
+INVALID_CREDENTIALS_CHALLENGE = (
+    REALM + ', error="invalid_token", License error="invalid_token", '
+    'error_description="The API key or license token is unknown, expired, revoked or malformed"'
+)
 
 
 class RespondWith(Exception):
@@ -32,7 +37,7 @@ class InvalidApiKey(ProblemError):
     status, slug, title = 401, "invalid-api-key", "Unknown or malformed API key"
 
     def __init__(self, detail: str) -> None:
-        super().__init__(detail, headers={"WWW-Authenticate": REALM + ', error="invalid_token"'})
+        super().__init__(detail, headers={"WWW-Authenticate": INVALID_CREDENTIALS_CHALLENGE})
 
 
 class AccountSuspended(ProblemError):

@@ -23,6 +23,7 @@ from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import install_respond_with_handler
 from licensing_api.access.subscriber import listen_for_invalidations
+from licensing_api.bots.runtime import BotsRuntime
 from licensing_api.content.service import ContentService
 from licensing_api.content.store import FolderContentStore
 from licensing_api.resources import Resources
@@ -43,7 +44,9 @@ class HotPath:
 
 
 @contextlib.asynccontextmanager
-async def open_hot_path(app: FastAPI, resources: Resources) -> AsyncIterator[HotPath]:
+async def open_hot_path(
+    app: FastAPI, resources: Resources, bots: BotsRuntime | None = None
+) -> AsyncIterator[HotPath]:
     settings = resources.settings
     cache = AccessCache(settings.access_cache_ttl_seconds)
     # A cached record is at most one TTL old: keep its period total fresh a bit longer.
@@ -62,7 +65,8 @@ async def open_hot_path(app: FastAPI, resources: Resources) -> AsyncIterator[Hot
             tally,
             KeyRateLimiter(),
             app.state.failed_key_lookups,  # security/failed_lookups.py
-            app.state.crawler_standards,  # standards/service.py: crawler-charged prices
+            app.state.crawler_standards,  # standards/service.py: pricer, offer, Link header
+            bots,  # bots/runtime.py: key directories and seen nonces of verified bots
         ),
         tally=tally,
     )

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
 from licensing_api.billing.models import PlanKind
 from licensing_api.billing.currencies import THREE_DECIMAL_CURRENCIES
+from licensing_api.billing.price_rules import PriceRuleError, PriceRules, parse_price_rules
 
 PLAN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 INTERVALS = ("month", "year")
@@ -39,6 +40,9 @@ class PlanSpec:
     tiers: tuple[Tier, ...]  # metered price tiers; empty for fixed plans
     cap_units: int | None
     rate_limit_per_second: int | None
+    # The plan a crawler without an account pays per crawl (`crawler-price` of a 402 offer);
+    # at most one per currency, metered, without an allowance.
+    per_crawl: bool = False
 
     @property
     def has_base_fee(self) -> bool:
@@ -72,9 +76,14 @@ class PlanSpec:
 @dataclass(frozen=True, slots=True)
 class PlanCatalogue:
     plans: dict[str, PlanSpec]
+    price_rules: PriceRules = field(default_factory=PriceRules)
 
     def get(self, plan_id: str) -> PlanSpec | None:
         return self.plans.get(plan_id)
+
+    def per_crawl_plans(self) -> dict[str, PlanSpec]:
+        """Currency → the plan marked `per_crawl = true` in it."""
+        return {plan.currency: plan for plan in self.plans.values() if plan.per_crawl}
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         return iter(self.plans.values())
@@ -92,7 +101,20 @@ def load_catalogue(path: Path) -> PlanCatalogue:
     if not isinstance(plans_raw, dict) or not plans_raw:
         raise CatalogueError(f"{path}: define at least one [plans.<id>] table")
     plans = {plan_id: _parse_plan(plan_id, body) for plan_id, body in plans_raw.items()}
-    return PlanCatalogue(plans)
+    per_crawl_currencies: dict[str, str] = {}
+    for plan in plans.values():
+        if plan.per_crawl:
+            other = per_crawl_currencies.setdefault(plan.currency, plan.id)
+            if other != plan.id:
+                raise CatalogueError(
+                    f"{path}: plan {plan.id!r}: per_crawl: plan {other!r} is already the "
+                    f"{plan.currency.upper()} per-crawl plan; mark one plan per currency"
+                )
+    try:
+        price_rules = parse_price_rules(raw.get("price_rules"))
+    except PriceRuleError as exc:
+        raise CatalogueError(f"{path}: {exc}") from None
+    return PlanCatalogue(plans, price_rules)
 
 
 def _parse_plan(plan_id: str, body: Any) -> PlanSpec:
@@ -133,6 +155,11 @@ def _parse_plan(plan_id: str, body: Any) -> PlanSpec:
             base_amount = 0
         if "tiers" in body:
             included = _free_allowance(tiers)
+    per_crawl = body.get("per_crawl", False)
+    if not isinstance(per_crawl, bool):
+        raise fail("per_crawl", "use true or false")
+    if per_crawl and (kind is not PlanKind.METERED or included):
+        raise fail("per_crawl", "a per-crawl plan is kind = \"metered\" with no included_units")
     plan = PlanSpec(
         id=plan_id,
         name=str(body.get("name", plan_id)),
@@ -144,6 +171,7 @@ def _parse_plan(plan_id: str, body: Any) -> PlanSpec:
         tiers=tiers,
         cap_units=cap_units,
         rate_limit_per_second=rate_limit,
+        per_crawl=per_crawl,
     )
     _check_amounts_stripe_accepts(plan, fail)
     return plan

@@ -52,6 +52,14 @@ def tiered_amount(tiers: tuple[Tier, ...], units: int) -> int:
     return int(tiered_amount_exact(tiers, units).quantize(Decimal(1), rounding=ROUND_HALF_UP))
 
 
+def request_amount_exact(tiers: tuple[Tier, ...], units_before: int, units: int) -> Decimal:
+    """What one request counting `units` costs after `units_before` units this period, in
+    minor units, unrounded: the graduated amount it adds (a request may straddle tiers)."""
+    if units_before < 0 or units < 0:
+        raise ValueError("units must not be negative")
+    return tiered_amount_exact(tiers, units_before + units) - tiered_amount_exact(tiers, units_before)
+
+
 def unit_price_at(tiers: tuple[Tier, ...], units_before: int) -> Decimal:
     """Price (minor units, unrounded) of the next unit after `units_before` units."""
     lower = 0

@@ -14,6 +14,15 @@ from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
 from licensing_api.billing.errors import BillingDisabled, StripeFailure
+from licensing_api.bots.service import (
+    BotKeyTaken,
+    BotNotFound,
+    InvalidBotRegistration,
+    TooManyBots,
+    delete_bot,
+    jwks_from_json,
+    register_bot,
+)
 from licensing_api.dashboard import service
 from licensing_api.dashboard.auth import CodecDep, CsrfRejected, SessionCookieDep, require_csrf
 from licensing_api.dashboard.billing import NoStripeCustomer, billing_portal_url
@@ -48,6 +57,8 @@ logger = logging.getLogger(__name__)
 STYLESHEET = PACKAGE_DIR / "static" / "dashboard.css"
 NOTICES = {
     "key-revoked": "Key revoked. Every worker refuses it within a second.",
+    "bot-registered": "Bot registered. Its signed requests are now this account's.",
+    "bot-deleted": "Bot deleted. Every worker refuses its signatures within a second.",
     "signed-out": "You are signed out.",
 }
 HTML = {"content": {"text/html": {}}}
@@ -224,6 +235,64 @@ async def revoke_key_from_dashboard(
     logger.info("dashboard_key_revoked", extra=_ids(signed_in.customer_id, key_id))
     # Revoking the key the session was opened with ends the session (the next page asks again).
     return redirect("/dashboard?done=key-revoked")
+
+
+@router.post(
+    "/bots",
+    summary="Register a verified bot by its key directory or public key",
+    responses={
+        303: {"description": "Registered: to the dashboard"},
+        400: {"description": "Unusable directory or key: the dashboard with the reason", **HTML},
+        409: {"description": "The key is another bot's, or too many bots", **HTML},
+        **FORM_EXPIRED,
+    },
+)
+async def register_bot_from_dashboard(
+    request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    name: Annotated[str, Form(max_length=100)] = "",
+    directory_url: Annotated[str, Form(max_length=500)] = "",
+    jwk: Annotated[str, Form(max_length=20_000)] = "",
+) -> Response:
+    signed_in = require_csrf(dashboard_session, codec, csrf_token)
+    try:
+        jwks = jwks_from_json(jwk) if jwk.strip() else None
+        async with unit_of_work(resources) as db:
+            await register_bot(
+                db, resources.redis, resources.settings.redis_key_prefix, request.state.bots.fetcher,
+                signed_in.customer_id, name=name.strip() or "bot",
+                directory_url=directory_url.strip() or None, jwks=jwks,
+            )
+    except (InvalidBotRegistration, BotKeyTaken, TooManyBots) as exc:
+        return await dashboard_page(
+            request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
+        )
+    logger.info("dashboard_bot_registered", extra={"customer_id": str(signed_in.customer_id)})
+    return redirect("/dashboard?done=bot-registered")
+
+
+@router.post(
+    "/bots/{bot_id}/delete",
+    summary="Delete a verified bot; every worker refuses its signatures within a second",
+    responses={
+        303: {"description": "Deleted: to the dashboard"},
+        404: {"description": "No such bot of this customer", **HTML},
+        **FORM_EXPIRED,
+    },
+)
+async def delete_bot_from_dashboard(
+    request: Request, bot_id: uuid.UUID, codec: CodecDep, resources: ResourcesDep,
+    dashboard_session: SessionCookieDep, csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    signed_in = require_csrf(dashboard_session, codec, csrf_token)
+    try:
+        async with unit_of_work(resources) as db:
+            await delete_bot(db, resources.redis, resources.settings.redis_key_prefix, bot_id, signed_in.customer_id)
+    except BotNotFound as exc:
+        return await dashboard_page(
+            request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
+        )
+    return redirect("/dashboard?done=bot-deleted")
 
 
 @router.post(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import func, select
@@ -17,6 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import Customer
 from licensing_api.billing.plans import PlanSpec
+from licensing_api.bots.service import list_bots
+from licensing_api.dashboard.bots import BotRow, PathPrice, bot_rows, path_prices
 from licensing_api.dashboard.chart import DailyUnits
 from licensing_api.dashboard.sessions import DashboardSession
 from licensing_api.db import utcnow
@@ -53,6 +55,8 @@ class AccountOverview:
     plan: PlanSpec | None
     daily: list[DailyUnits]
     keys: list[KeyRow]
+    bots: list[BotRow] = field(default_factory=list)  # verified bots, counted like keys
+    path_prices: list[PathPrice] = field(default_factory=list)
 
 
 async def authenticate_key(session: AsyncSession, secret: str) -> ApiKey | None:
@@ -92,6 +96,10 @@ async def account_overview(
     """Everything the page shows but invoices; `tally` is this worker's unmoved usage."""
     customer = await customer_of(session, dashboard_session)
     keys = list(reversed(await list_keys(session, customer.id)))  # as `GET /v1/keys`, newest first
+    bots = bot_rows(await list_bots(session, customer.id))
+    credentials = list(await session.scalars(
+        select(ApiKey).where(ApiKey.id.in_([bot.credential_id for bot in bots]))
+    )) if bots else []
     try:
         usage: UsageSummary | None = await current_usage(
             session, resources.redis, resources.settings.redis_key_prefix, resources.catalogue,
@@ -104,8 +112,10 @@ async def account_overview(
     if usage is not None:
         days = _days_between(usage.period_start, usage.period_end - timedelta(microseconds=1))
         elapsed = [day for day in days if day <= utcnow().date()]
-        daily_by_key = await daily_units_by_key(session, resources, [k.id for k in keys], elapsed)
-    last_used = await _last_used(resources, keys)
+        daily_by_key = await daily_units_by_key(
+            session, resources, [k.id for k in keys + credentials], elapsed
+        )
+    last_used = await _last_used(resources, keys + credentials)
     rows = [
         KeyRow(
             id=key.id,
@@ -125,7 +135,14 @@ async def account_overview(
             totals[day] += units
     daily = [DailyUnits(day, totals.get(day, 0)) for day in days]
     plan = resources.catalogue.get(usage.plan_id) if usage is not None else None
-    return AccountOverview(customer=customer, usage=usage, plan=plan, daily=daily, keys=rows)
+    bots = [
+        replace(bot, period_units=sum(daily_by_key.get(bot.credential_id, {}).values()),
+                last_used_at=last_used.get(bot.credential_id))
+        for bot in bots
+    ]
+    prices = path_prices(plan, resources.catalogue.price_rules, usage.units) if plan and usage else []
+    return AccountOverview(customer=customer, usage=usage, plan=plan, daily=daily, keys=rows,
+                           bots=bots, path_prices=prices)
 
 
 async def daily_units_by_key(

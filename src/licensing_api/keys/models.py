@@ -16,6 +16,11 @@ class KeyStatus(enum.StrEnum):
     REVOKED = "revoked"
 
 
+class KeyKind(enum.StrEnum):
+    SECRET = "secret"  # a crawler's API key (its secret was shown once)
+    BOT = "bot"  # a verified bot's credential row (bots/): identified by signature, no secret
+
+
 class ApiKey(Base):
     """A crawler credential. Only the prefix and the SHA-256 digest of the secret are kept."""
 
@@ -29,6 +34,7 @@ class ApiKey(Base):
     prefix: Mapped[str] = mapped_column(String(16))
     digest: Mapped[str] = mapped_column(String(64), unique=True)  # hex SHA-256 of the secret
     status: Mapped[str] = mapped_column(String(16), default=KeyStatus.ACTIVE)
+    kind: Mapped[str] = mapped_column(String(16), default=KeyKind.SECRET, server_default=KeyKind.SECRET)
     # Web Bot Auth (RFC 9421): the public key (JWK) a signed request must verify against.
     bot_public_key: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)

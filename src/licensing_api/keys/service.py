@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.db import utcnow
 from licensing_api.errors import Conflict, NotFound
-from licensing_api.keys.models import ApiKey, KeyStatus
+from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
 from licensing_api.plain_text import require_plain_text
 
 SECRET_PREFIX = "lk_"
@@ -83,7 +83,8 @@ async def create_customer_key(
     active = await session.scalar(
         select(func.count())
         .select_from(ApiKey)
-        .where(ApiKey.customer_id == customer_id, ApiKey.status == KeyStatus.ACTIVE)
+        .where(ApiKey.customer_id == customer_id, ApiKey.status == KeyStatus.ACTIVE,
+               ApiKey.kind == KeyKind.SECRET)
     )
     if (active or 0) >= MAX_ACTIVE_KEYS:
         raise TooManyKeys(f"at most {MAX_ACTIVE_KEYS} active keys; revoke one first")
@@ -95,8 +96,8 @@ async def revoke_key(
 ) -> ApiKey:
     """Revoke a key (idempotent). With `customer_id`, only that customer's key is found."""
     query = select(ApiKey).where(ApiKey.id == key_id)
-    if customer_id is not None:
-        query = query.where(ApiKey.customer_id == customer_id)
+    if customer_id is not None:  # self-service: a bot's credential is revoked with its bot
+        query = query.where(ApiKey.customer_id == customer_id, ApiKey.kind == KeyKind.SECRET)
     key = await session.scalar(query)
     if key is None:
         raise KeyNotFound(f"no API key {key_id}")
@@ -146,7 +147,9 @@ async def rotate_key(
 
 async def list_keys(session: AsyncSession, customer_id: uuid.UUID) -> list[ApiKey]:
     result = await session.scalars(
-        select(ApiKey).where(ApiKey.customer_id == customer_id).order_by(ApiKey.created_at)
+        select(ApiKey)
+        .where(ApiKey.customer_id == customer_id, ApiKey.kind == KeyKind.SECRET)
+        .order_by(ApiKey.created_at)
     )
     return list(result)
 

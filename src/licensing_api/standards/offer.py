@@ -1,10 +1,11 @@
-"""The HTTP 402 license offer and the pay-per-crawl price headers.
+"""The HTTP 402 license offer and the RSL / pay-per-crawl challenge headers.
 
-A request for licensed content without any key gets `402 Payment Required`: a problem+json
-body naming the plans and how to sign up, and `crawler-price: USD 0.001` in the form
-Cloudflare's pay-per-crawl uses, so crawlers built for it understand the price; a browser
-gets a small human page instead. Served, metered requests carry `crawler-charged` with the
-price of that request under the caller's plan.
+A request for licensed content that no credential identifies gets `402 Payment Required`: a
+problem+json body naming the plans, the per-crawl price and how to sign up or register a bot,
+with `crawler-price` (the price of this request per crawl, from the `per_crawl = true` plan,
+in Cloudflare's pay-per-crawl form), `WWW-Authenticate` challenges for both ways in (`Bearer`
+for an API key, `License` for an RSL license token, as the RSL crawler guide asks of 401 and
+402 answers) and `Link` to license.xml. A browser gets a small human page instead.
 
 Everything is computed once per process from the catalogue and settings (`build_standards`);
 the request path only picks precomputed values.
@@ -13,7 +14,6 @@ the request path only picks precomputed values.
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -24,13 +24,14 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 
 from licensing_api.billing.plans import PlanCatalogue, PlanSpec
-from licensing_api.billing.pricing import format_amount, minor_unit_exponent, to_major_units
+from licensing_api.billing.pricing import format_amount
 from licensing_api.errors import PROBLEM_MEDIA_TYPE, PROBLEM_TYPE_BASE, ProblemError
 from licensing_api.settings import Settings
+from licensing_api.standards.paypercrawl import CRAWLER_PRICE, CrawlerPrice
+from licensing_api.standards.pricing_step import RequestPricer
 
-CRAWLER_PRICE_HEADER = "crawler-price"
-CRAWLER_CHARGED_HEADER = "crawler-charged"
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
+BEARER_REALM = 'Bearer realm="licensing-api"'
 
 
 class LicenseRequired(ProblemError):
@@ -42,63 +43,32 @@ class LicenseRequired(ProblemError):
 def major_amount(amount_minor: Decimal | int, currency: str) -> str:
     """Minor units → exact major units with at least the currency's decimals: 10000 → "100.00",
     Decimal("0.1") → "0.001"."""
-    major = to_major_units(Decimal(amount_minor), currency)
-    exponent = minor_unit_exponent(currency)
-    if major.as_tuple().exponent > -exponent:  # type: ignore[operator]
-        major = major.quantize(Decimal(1).scaleb(-exponent))
-    return f"{major:f}"
+    return CrawlerPrice.from_minor(amount_minor, currency).amount_text()
 
 
 def format_crawler_price(amount_minor: Decimal | int, currency: str) -> str:
     """Minor units → `"USD 0.001"`, the pay-per-crawl header form."""
-    return f"{currency.upper()} {major_amount(amount_minor, currency)}"
+    return CrawlerPrice.from_minor(amount_minor, currency).header_value()
 
 
-def main_currency(catalogue: PlanCatalogue) -> str:
-    """The currency most plans use (the first plan's on a tie): prices compare only within one."""
-    counts: dict[str, int] = {}
-    for plan in catalogue:
-        counts[plan.currency] = counts.get(plan.currency, 0) + 1
-    return max(counts, key=lambda currency: counts[currency])  # max keeps the first on ties
+def license_url(settings: Settings) -> str:
+    return f"{settings.public_base_url}/license.xml"
 
 
-def cheapest_crawler_price(catalogue: PlanCatalogue) -> str | None:
-    """The cheapest per-request price among plans in the main currency, or None if none meters."""
-    currency = main_currency(catalogue)
-    prices = [
-        plan.cheapest_unit_price
-        for plan in catalogue
-        if plan.currency == currency and plan.cheapest_unit_price is not None
-    ]
-    return format_crawler_price(min(prices), currency) if prices else None
+def license_link(settings: Settings) -> str:
+    """RSL's HTTP discovery (rslstandard.org/guide/http): the governing license of a response."""
+    return f'<{license_url(settings)}>; rel="license"; type="application/rsl+xml"'
 
 
-@dataclass(frozen=True, slots=True)
-class ChargedPrices:
-    """`crawler-charged` values of one plan, one per tier, picked by the units already used."""
-
-    boundaries: tuple[int, ...]  # each finite tier's `up_to`
-    values: tuple[str, ...]  # len(boundaries) + 1 header values
-    headers: tuple[tuple[bytes, bytes], ...]  # the same, as raw ASGI headers
-
-    @classmethod
-    def for_plan(cls, plan: PlanSpec) -> ChargedPrices:
-        if plan.tiers:
-            boundaries = tuple(t.up_to for t in plan.tiers if t.up_to is not None)
-            values = tuple(format_crawler_price(t.unit_amount_decimal, plan.currency) for t in plan.tiers)
-        else:
-            boundaries, values = (), (format_crawler_price(Decimal(0), plan.currency),)
-        raw_name = CRAWLER_CHARGED_HEADER.encode()
-        return cls(boundaries, values, tuple((raw_name, value.encode()) for value in values))
-
-    def header_value(self, units_before: int) -> str:
-        """Price of the next request after `units_before` units this period (same rule as
-        `billing.pricing.unit_price_at`)."""
-        return self.values[bisect_right(self.boundaries, units_before)]
-
-    def header(self, units_before: int) -> tuple[bytes, bytes]:
-        """`header_value` as the raw header the request path appends."""
-        return self.headers[bisect_right(self.boundaries, units_before)]
+def license_required_challenge(settings: Settings) -> str:
+    """The `Bearer` challenge and the RSL crawler guide's `License` one, in one field
+    (RFC 9110 §11.6.1), naming the license server that issues tokens. RFC 6750 §3.1: a
+    request without credentials gets no `Bearer` error code."""
+    return (
+        f'{BEARER_REALM}, License error="invalid_request", '
+        'error_description="Access to this resource requires a valid license", '
+        f'authorization_uri="{settings.public_base_url}/olp/token"'
+    )
 
 
 def prefers_html(accept: str | None) -> bool:
@@ -140,19 +110,21 @@ def _specificity(media_range: str, type_: str, subtype: str) -> int:
 
 @dataclass(frozen=True, slots=True)
 class LicenseOffer:
-    """The 402 answer to a keyless request, precomputed: body, headers and human page."""
+    """The 402 answer to a request no credential identifies: body, headers and human page."""
 
     body: dict[str, Any]
     headers: dict[str, str]
     html: str = field(repr=False)
 
-    def response(self, request: Request) -> Response:
+    def response(self, request: Request, price: CrawlerPrice | None = None) -> Response:
+        """The offer, with `crawler-price` the per-crawl price of this request (None: the
+        catalogue offers no per-crawl plan, so a crawler must sign up)."""
+        headers = self.headers if price is None else {**self.headers, CRAWLER_PRICE: price.header_value()}
         if prefers_html(request.headers.get("accept")):
-            return HTMLResponse(self.html, status_code=402, headers=self.headers)
-        body = dict(self.body, instance=request.url.path)
-        return Response(
-            json.dumps(body), status_code=402, media_type=PROBLEM_MEDIA_TYPE, headers=self.headers
-        )
+            return HTMLResponse(self.html, status_code=402, headers=headers)
+        body = dict(self.body, instance=request.url.path,
+                    crawler_price=price.header_value() if price is not None else None)
+        return Response(json.dumps(body), status_code=402, media_type=PROBLEM_MEDIA_TYPE, headers=headers)
 
 
 def plan_offer(plan: PlanSpec) -> dict[str, Any]:
@@ -169,23 +141,37 @@ def plan_offer(plan: PlanSpec) -> dict[str, Any]:
         "cap_units": plan.cap_units,
         "unit_amount_decimal": None if unit_price is None else str(unit_price),
         "price_per_request": None if unit_price is None else format_crawler_price(unit_price, plan.currency),
+        "per_crawl": plan.per_crawl,
     }
 
 
-def build_license_offer(settings: Settings, catalogue: PlanCatalogue) -> LicenseOffer:
+def offered_price(pricer: RequestPricer) -> str | None:
+    """One request's per-crawl price in the main currency, for people ("from USD 0.001")."""
+    price = pricer.per_crawl_price(None, 1)
+    return price.header_value() if price is not None else None
+
+
+def build_license_offer(settings: Settings, catalogue: PlanCatalogue, pricer: RequestPricer) -> LicenseOffer:
     base = settings.public_base_url
     signup_url = f"{base}/v1/signup"
     signup_page = f"{base}/license"
-    license_url = f"{base}/license.xml"
     plans = [plan_offer(plan) for plan in catalogue]
-    price = cheapest_crawler_price(catalogue)
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + LicenseRequired.slug,
         "title": LicenseRequired.title,
         "status": 402,
-        "detail": "This content is licensed. " + how_to_get_a_key(settings)
-        + ", then send it as `Authorization: Bearer <key>`.",
+        "detail": (
+            "This content is licensed. " + how_to_get_a_key(settings)
+            + ", then send it as `Authorization: Bearer <key>`; or register your crawler's Web "
+            f"Bot Auth key (POST {base}/v1/bots) and sign your requests; or obtain an RSL "
+            f"license token at {base}/olp/token."
+        ),
         "plans": plans,
+        "per_crawl": {
+            plan.currency.upper(): {"plan": plan.id, "price_per_request": format_crawler_price(
+                plan.cheapest_unit_price or 0, plan.currency)}
+            for plan in pricer.per_crawl.values()
+        },
     }
     if settings.billing_enabled:
         body["signup"] = {
@@ -199,15 +185,18 @@ def build_license_offer(settings: Settings, catalogue: PlanCatalogue) -> License
         # Signup answers 503 with billing off: keys come from the operator.
         body["contact"] = {"email": settings.license_contact_email,
                            "url": f"mailto:{settings.license_contact_email}"}
-    body.update(signup_page=signup_page, license_url=license_url, crawler_price=price)
+    body.update(
+        signup_page=signup_page,
+        license_url=license_url(settings),
+        license_server=f"{base}/olp/token",
+        bots_url=f"{base}/v1/bots",
+    )
     headers = {
-        "Link": f'<{license_url}>; rel="license"; type="application/rsl+xml"',
-        "WWW-Authenticate": 'Bearer realm="licensing-api"',
+        "Link": license_link(settings),
+        "WWW-Authenticate": license_required_challenge(settings),
         "Cache-Control": "no-store",
     }
-    if price is not None:
-        headers[CRAWLER_PRICE_HEADER] = price
-    html = render_license_page(settings, catalogue, plans, price, title="License required")
+    html = render_license_page(settings, catalogue, pricer, plans, title="License required")
     return LicenseOffer(body=body, headers=headers, html=html)
 
 
@@ -224,8 +213,8 @@ def how_to_get_a_key(settings: Settings) -> str:
 def render_license_page(
     settings: Settings,
     catalogue: PlanCatalogue,
+    pricer: RequestPricer,
     plans: list[dict[str, Any]] | None = None,
-    price: str | None = None,
     *,
     title: str = "License this site's content",
 ) -> str:
@@ -236,10 +225,10 @@ def render_license_page(
     return environment.get_template("license.html").render(
         title=title,
         plans=plans if plans is not None else [plan_offer(plan) for plan in catalogue],
-        crawler_price=price if price is not None else cheapest_crawler_price(catalogue),
+        crawler_price=offered_price(pricer),
         signup_url=f"{base}/v1/signup" if settings.billing_enabled else None,
         how_to_get_a_key=how_to_get_a_key(settings),
-        license_url=f"{base}/license.xml",
+        license_url=license_url(settings),
         terms_url=settings.license_terms_url,
         contact_email=settings.license_contact_email,
         permitted=settings.permitted_usage.split(),

@@ -1,53 +1,52 @@
-"""Web Bot Auth: verify a crawler's identity with HTTP Message Signatures (RFC 9421).
+"""Web Bot Auth: a crawler's identity proven with HTTP Message Signatures (RFC 9421).
 
-An operator may bind an API key to a bot's Ed25519 public key (a JWK, `api_keys.bot_public_key`;
-`licensing-api keys bind-bot-key`). A request with such a key must then carry a signature by
-that key following the Web Bot Auth profile (draft-meunier-webbotauth-httpsig-protocol):
-`Signature-Input` / `Signature` headers, a member tagged `web-bot-auth` whose `keyid` is the
-key's JWK SHA-256 thumbprint (RFC 7638), `created` and `expires`, covering `@authority` (and
-`signature-agent` when a `Signature-Agent` header is sent), algorithm ed25519.
+The profile (draft-meunier-webbotauth-httpsig-protocol, Cloudflare's web-bot-auth): the
+request carries `Signature-Input` / `Signature` with one or more members tagged
+`web-bot-auth`, each naming its key by `keyid` (the JWK SHA-256 thumbprint, RFC 7638), with
+`created` and `expires`, usually a `nonce`, covering `@authority` (or `@target-uri`) and, when
+a `Signature-Agent` header is sent, that header. Every tagged member is tried: a crawler may
+sign with several keys (rotation) and any one that verifies proves the identity.
 
-A request that fails is refused with 403: the bearer key itself was valid, but the caller has
-not proven it is the bot the key is bound to. RFC 9421 defines no `WWW-Authenticate` scheme
-(which a 401 must carry); the answer carries `Accept-Signature` saying what to sign instead.
-Replay within the validity window is not prevented (no nonce store): keep `expires` short.
+The window `expires - created` may be at most `WEB_BOT_AUTH_MAX_WINDOW_SECONDS`; `created` may
+be at most `CLOCK_SKEW_SECONDS` in the future and `expires` that much in the past. Replays are
+refused by the caller with the verified nonce (`bots/nonces.py`): a signature is a bearer
+credential for its whole window, so who bills on it must remember what it has seen.
+
+Two uses: a registered bot's keyless request (`bots/identify.py`), and an API key bound to a
+bot key (`keys bind-bot-key`), whose requests must be signed by that key (403 otherwise).
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
-from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from starlette.requests import Request
 
-from licensing_api.errors import BadRequest, ProblemError
-from licensing_api.standards.structured_fields import (
-    BareValue,
-    Item,
-    StructuredFieldError,
-    parse_dictionary,
+from licensing_api.errors import ProblemError
+from licensing_api.standards.httpsig import (
+    ComponentError,
+    InvalidBotKey,
+    SignedRequest,
+    VerifyingKey,
+    jwk_thumbprint,
+    public_jwk,
+    signature_base,
 )
+from licensing_api.standards.structured_fields import Item, StructuredFieldError, parse_dictionary
 
 TAG = "web-bot-auth"
-ALGORITHM = "ed25519"
 CLOCK_SKEW_SECONDS = 60
-MAX_VALIDITY_SECONDS = 24 * 3600
-DERIVED_COMPONENTS = frozenset(
-    {"@method", "@authority", "@scheme", "@target-uri", "@request-target", "@path", "@query"}
-)
+DEFAULT_MAX_WINDOW_SECONDS = 3600
+MAX_NONCE_LENGTH = 256
+BotKey = VerifyingKey  # the name the access record and the key binding use
 
-
-class InvalidBotKey(BadRequest):
-    """A JWK that cannot be bound: the message says why."""
-
-    slug, title = "invalid-bot-key", "Invalid bot public key"
+__all__ = [
+    "BotKey", "BotSignatureInvalid", "BotSignatureRequired", "InvalidBotKey", "SignatureCandidate",
+    "SignatureWindow", "SignedRequest", "VerifiedSignature", "jwk_thumbprint", "public_jwk",
+    "signature_candidates", "verify_candidate", "verify_request",
+]
 
 
 class BotSignatureRequired(ProblemError):
@@ -58,221 +57,157 @@ class BotSignatureInvalid(ProblemError):
     status, slug, title = 403, "bot-signature-invalid", "Invalid request signature"
 
 
-def _b64url(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
-
-
-def _b64url_decode(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def public_jwk(jwk: Mapping[str, Any]) -> dict[str, str]:
-    """The public part of an Ed25519 JWK (`kty` OKP, `crv` Ed25519, `x`), validated."""
-    if not isinstance(jwk, Mapping):
-        raise InvalidBotKey("a JWK is a JSON object")
-    if jwk.get("kty") != "OKP" or jwk.get("crv") != "Ed25519":
-        raise InvalidBotKey('only Ed25519 keys are supported: "kty": "OKP", "crv": "Ed25519"')
-    if "d" in jwk:
-        raise InvalidBotKey("that JWK holds a private key; bind the public key only")
-    x = jwk.get("x")
-    try:
-        raw = _b64url_decode(x) if isinstance(x, str) else b""
-    except ValueError:
-        raw = b""
-    if len(raw) != 32:
-        raise InvalidBotKey('"x" must be the 32-byte public key, base64url-encoded')
-    return {"kty": "OKP", "crv": "Ed25519", "x": x}  # type: ignore[dict-item]
-
-
-def jwk_thumbprint(jwk: Mapping[str, Any]) -> str:
-    """RFC 7638 SHA-256 thumbprint of an OKP key, base64url without padding."""
-    required = {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"]}
-    canonical = json.dumps(required, separators=(",", ":"), sort_keys=True)
-    return _b64url(hashlib.sha256(canonical.encode("utf-8")).digest())
+class SignatureRejected(ValueError):
+    """One signature member does not hold; the message says why (for the refusal's detail)."""
 
 
 @dataclass(frozen=True, slots=True)
-class BotKey:
-    """A bound public key, parsed once (when the access record is built), not per request."""
+class SignatureWindow:
+    """The validity rules: the longest window accepted and the clock."""
 
-    thumbprint: str
-    public_key: Ed25519PublicKey
-
-    @classmethod
-    def from_jwk(cls, jwk: Mapping[str, Any]) -> BotKey:
-        clean = public_jwk(jwk)
-        return cls(
-            thumbprint=jwk_thumbprint(clean),
-            public_key=Ed25519PublicKey.from_public_bytes(_b64url_decode(clean["x"])),
-        )
-
-    def accept_signature(self) -> str:
-        return f'sig1=("@authority");keyid="{self.thumbprint}";alg="{ALGORITHM}";tag="{TAG}"'
+    max_seconds: int = DEFAULT_MAX_WINDOW_SECONDS
+    clock: Callable[[], float] = time.time
 
 
 @dataclass(frozen=True, slots=True)
-class SignedRequest:
-    """What a signature covers, independent of the web framework."""
+class SignatureCandidate:
+    """One `web-bot-auth` member of `Signature-Input`, with its `Signature`."""
 
-    method: str
-    scheme: str
-    authority: str
-    path: str
-    query: str  # without the leading "?"
-    headers: Mapping[str, str]  # lowercase names; repeated fields already joined with ", "
-
-    @classmethod
-    def from_starlette(cls, request: Request) -> SignedRequest:
-        scope = request.scope
-        raw_path = scope.get("raw_path")
-        path = raw_path.decode("latin-1") if raw_path else request.url.path
-        headers: dict[str, str] = {}
-        for name, value in scope["headers"]:
-            key = name.decode("latin-1")
-            text = value.decode("latin-1").strip()
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
-        return cls(
-            method=request.method,
-            scheme=request.url.scheme,
-            authority=headers.get("host", request.url.netloc),
-            path=path,
-            query=scope.get("query_string", b"").decode("latin-1"),
-            headers=headers,
-        )
-
-    def derived(self, name: str) -> str:
-        authority = _normalise_authority(self.authority, self.scheme)
-        query = "?" + self.query
-        return {
-            "@method": self.method.upper(),
-            "@authority": authority,
-            "@scheme": self.scheme.lower(),
-            "@path": self.path or "/",
-            "@query": query,
-            "@request-target": (self.path or "/") + (query if self.query else ""),
-            "@target-uri": f"{self.scheme.lower()}://{authority}{self.path or '/'}"
-            + (query if self.query else ""),
-        }[name]
+    label: str
+    keyid: str | None
+    components: tuple[Item, ...]
+    params: dict[str, object]
+    raw_params: str  # the member as sent: what `@signature-params` signs
+    signature: bytes | None
 
 
-def _normalise_authority(authority: str, scheme: str) -> str:
-    authority = authority.strip().lower()
-    default = {"http": ":80", "https": ":443"}.get(scheme.lower())
-    if default and authority.endswith(default):
-        authority = authority[: -len(default)]
-    return authority
+@dataclass(frozen=True, slots=True)
+class VerifiedSignature:
+    keyid: str
+    label: str
+    created: int
+    expires: int
+    nonce: str | None
+    covered: frozenset[str]  # covered component names (header names lowercase)
 
 
-def _serialize_params(params: Mapping[str, BareValue]) -> str:
-    out = []
-    for name, value in params.items():
-        if value is True:
-            out.append(f";{name}")
-        elif isinstance(value, str):
-            escaped = value.replace("\\", "\\\\").replace('"', '\\"')
-            out.append(f';{name}="{escaped}"')
-        else:
-            out.append(f";{name}={value}")
-    return "".join(out)
-
-
-def _component_value(request: SignedRequest, component: Item) -> str:
-    name = component.value
-    if not isinstance(name, str):
-        raise BotSignatureInvalid("covered components must be strings")
-    if name.startswith("@"):
-        if name not in DERIVED_COMPONENTS or component.params:
-            raise BotSignatureInvalid(f"unsupported derived component {name}")
-        return request.derived(name)
-    if name != name.lower():
-        raise BotSignatureInvalid("covered header names must be lowercase")
-    value = request.headers.get(name)
-    if value is None:
-        raise BotSignatureInvalid(f"the signature covers {name}, which the request lacks")
-    unknown = set(component.params) - {"key"}
-    if unknown:
-        raise BotSignatureInvalid(f"unsupported component parameter {sorted(unknown)[0]}")
-    if "key" in component.params:  # one member of a Dictionary field (RFC 9421 §2.1.2)
-        try:
-            member = parse_dictionary(value).get(str(component.params["key"]))
-        except StructuredFieldError:
-            member = None
-        if member is None:
-            raise BotSignatureInvalid(f"{name} has no member {component.params['key']}")
-        return member.raw.strip()
-    return value
-
-
-def signature_base(request: SignedRequest, components: list[Item], signature_params: str) -> bytes:
-    lines = [
-        f'"{c.value}"{_serialize_params(c.params)}: {_component_value(request, c)}' for c in components
-    ]
-    lines.append(f'"@signature-params": {signature_params}')
-    return "\n".join(lines).encode("utf-8")
-
-
-def verify_request(request: SignedRequest, key: BotKey, now: float | None = None) -> None:
-    """Raise `BotSignatureRequired` or `BotSignatureInvalid` unless `request` carries a valid
-    Web Bot Auth signature by `key`."""
-    hint = {"Accept-Signature": key.accept_signature()}
+def signature_candidates(request: SignedRequest) -> list[SignatureCandidate]:
+    """Every member tagged `web-bot-auth`, in the order sent; [] if the request is unsigned.
+    Raises `SignatureRejected` if the signature headers cannot be read at all."""
     signature_input = request.headers.get("signature-input")
     signature_header = request.headers.get("signature")
+    if not signature_input and not signature_header:
+        return []
     if not signature_input or not signature_header:
+        raise SignatureRejected("send both Signature-Input and Signature")
+    try:
+        inputs = parse_dictionary(signature_input)
+        signatures = parse_dictionary(signature_header)
+    except StructuredFieldError as exc:
+        raise SignatureRejected(f"malformed signature headers: {exc}") from None
+    candidates = []
+    for label, member in inputs.items():
+        if member.params.get("tag") != TAG or not isinstance(member.value, list):
+            continue
+        sent = signatures.get(label)
+        value = sent.value if sent is not None else None
+        signature = value.value if isinstance(value, Item) and isinstance(value.value, bytes) else None
+        keyid = member.params.get("keyid")
+        candidates.append(SignatureCandidate(
+            label=label,
+            keyid=keyid if isinstance(keyid, str) else None,
+            components=tuple(member.value),
+            params=dict(member.params),
+            raw_params=member.raw.strip(),
+            signature=signature,
+        ))
+    if not candidates:
+        raise SignatureRejected(f'no signature tagged "{TAG}"')
+    return candidates
+
+
+def verify_candidate(
+    request: SignedRequest, candidate: SignatureCandidate, key: VerifyingKey, window: SignatureWindow,
+) -> VerifiedSignature:
+    """Check one member against `key`; `SignatureRejected` says why it does not hold."""
+    params = candidate.params
+    if candidate.keyid != key.thumbprint:
+        raise SignatureRejected("signed by another key")
+    if params.get("alg", key.algorithm) != key.algorithm:
+        raise SignatureRejected(f"that key signs with alg={key.algorithm}")
+    created, expires = params.get("created"), params.get("expires")
+    if type(created) is not int or type(expires) is not int:
+        raise SignatureRejected("created and expires are required (Unix seconds)")
+    now = window.clock()
+    if expires <= now - CLOCK_SKEW_SECONDS:
+        raise SignatureRejected("the signature has expired")
+    if created > now + CLOCK_SKEW_SECONDS or expires <= created:
+        raise SignatureRejected("created/expires are not a valid window")
+    if expires - created > window.max_seconds:
+        raise SignatureRejected(f"the signature is valid for more than {window.max_seconds} s")
+    nonce = params.get("nonce")
+    if nonce is not None and (not isinstance(nonce, str) or not 0 < len(nonce) <= MAX_NONCE_LENGTH):
+        raise SignatureRejected(f"the nonce must be a string of 1 to {MAX_NONCE_LENGTH} characters")
+    covered = frozenset(str(c.value) for c in candidate.components)
+    if "@authority" not in covered and "@target-uri" not in covered:
+        raise SignatureRejected("the signature must cover @authority")
+    if "signature-agent" in request.headers and "signature-agent" not in covered:
+        raise SignatureRejected("the signature must cover signature-agent")
+    if candidate.signature is None:
+        raise SignatureRejected(f"no Signature member {candidate.label}")
+    try:
+        base = signature_base(request, list(candidate.components), candidate.raw_params)
+    except ComponentError as exc:
+        raise SignatureRejected(str(exc)) from None
+    if not key.verifies(candidate.signature, base):
+        raise SignatureRejected("the signature does not verify")
+    return VerifiedSignature(
+        keyid=key.thumbprint, label=candidate.label, created=created, expires=expires,
+        nonce=nonce, covered=covered,
+    )
+
+
+def uncovered(verified: VerifiedSignature, request: SignedRequest, names: Collection[str]) -> list[str]:
+    """Headers among `names` the request sends but the signature does not cover."""
+    return [name for name in names if name in request.headers and name not in verified.covered]
+
+
+def verify_request(
+    request: SignedRequest, key: VerifyingKey, window: SignatureWindow | None = None,
+) -> VerifiedSignature:
+    """Raise `BotSignatureRequired` or `BotSignatureInvalid` (403) unless a `web-bot-auth`
+    member verifies with `key` (an API key bound to a bot key)."""
+    hint = {"Accept-Signature": accept_signature(key)}
+    try:
+        candidates = signature_candidates(request)
+    except SignatureRejected as exc:
+        raise BotSignatureInvalid(str(exc), headers=hint) from None
+    if not candidates:
         raise BotSignatureRequired(
             "this API key is bound to a bot's public key: sign the request with it "
             "(Web Bot Auth, RFC 9421 Signature-Input and Signature headers)",
             headers=hint,
         )
-    try:
-        inputs = parse_dictionary(signature_input)
-        signatures = parse_dictionary(signature_header)
-    except StructuredFieldError as exc:
-        raise BotSignatureInvalid(f"malformed signature headers: {exc}", headers=hint) from None
-
-    label = next((name for name, m in inputs.items() if m.params.get("tag") == TAG), None)
-    if label is None:
-        raise BotSignatureInvalid(f'no signature tagged "{TAG}"', headers=hint)
-    member = inputs[label]
-    params = member.params
-    components = member.value if isinstance(member.value, list) else None
-    if components is None:
-        raise BotSignatureInvalid("Signature-Input members must be inner lists", headers=hint)
-    if params.get("keyid") != key.thumbprint:
+    mine = [c for c in candidates if c.keyid == key.thumbprint]
+    if not mine:
         raise BotSignatureInvalid(
             "the request is signed by a different key than the one bound to this API key",
             headers=hint,
         )
-    if params.get("alg", ALGORITHM) != ALGORITHM:
-        raise BotSignatureInvalid(f"use alg={ALGORITHM}", headers=hint)
-    created, expires = params.get("created"), params.get("expires")
-    if not isinstance(created, int) or not isinstance(expires, int) or isinstance(created, bool):
-        raise BotSignatureInvalid("created and expires are required (Unix seconds)", headers=hint)
-    now = time.time() if now is None else now
-    if expires <= now - CLOCK_SKEW_SECONDS:
-        raise BotSignatureInvalid("the signature has expired", headers=hint)
-    if created > now + CLOCK_SKEW_SECONDS or expires <= created:
-        raise BotSignatureInvalid("created/expires are not a valid window", headers=hint)
-    if expires - created > MAX_VALIDITY_SECONDS:
-        raise BotSignatureInvalid("the signature is valid for more than 24 hours", headers=hint)
-    covered = {c.value for c in components}
-    if "@authority" not in covered:
-        raise BotSignatureInvalid("the signature must cover @authority", headers=hint)
-    if "signature-agent" in request.headers and "signature-agent" not in covered:
-        raise BotSignatureInvalid("the signature must cover signature-agent", headers=hint)
-
-    signature = signatures.get(label)
-    if signature is None or not isinstance(signature.value, Item) or not isinstance(signature.value.value, bytes):
-        raise BotSignatureInvalid(f"no Signature member {label}", headers=hint)
-    try:
-        base = signature_base(request, components, member.raw.strip())
-    except BotSignatureInvalid as exc:
-        raise BotSignatureInvalid(exc.detail, headers=hint) from None
-    try:
-        key.public_key.verify(signature.value.value, base)
-    except InvalidSignature:
-        raise BotSignatureInvalid("the signature does not verify", headers=hint) from None
+    reasons = []
+    for candidate in mine:
+        try:
+            return verify_candidate(request, candidate, key, window or SignatureWindow())
+        except SignatureRejected as exc:
+            reasons.append(str(exc))
+    raise BotSignatureInvalid("; ".join(reasons), headers=hint)
 
 
-def verify_bot_signature(request: Request, key: BotKey) -> None:
-    """`verify_request` for a Starlette/FastAPI request (the hot path's entry point)."""
-    verify_request(SignedRequest.from_starlette(request), key)
+def accept_signature(key: VerifyingKey) -> str:
+    return f'sig1=("@authority");keyid="{key.thumbprint}";alg="{key.algorithm}";tag="{TAG}"'
+
+
+def verify_bot_signature(request: Request, key: VerifyingKey, public_base_url: str,
+                         window: SignatureWindow | None = None) -> VerifiedSignature:
+    """`verify_request` for a Starlette request (an API key bound to a bot key)."""
+    return verify_request(SignedRequest.from_scope(request.scope, public_base_url), key, window)

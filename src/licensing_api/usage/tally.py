@@ -124,17 +124,18 @@ class UsageTally:
 
     # -- request path -------------------------------------------------------------------
 
-    def add(self, period_field: str, key_id: str, now: float) -> int:
-        """Count one served request; returns the units of the period including it."""
+    def add(self, period_field: str, key_id: str, now: float, units: int = 1) -> int:
+        """Count one served request of `units` units (a per-path price rule may make it more
+        than one, or none); returns the units of the period including it."""
         if not self._day_start <= now < self._day_end:
             self._start_day(now)
         use = self._key_use.get(key_id)
         if use is None:
             use = self._key_use[key_id] = [0, now]
-        use[0] += 1
+        use[0] += units
         use[1] = now
-        units = self._units
-        count = units[period_field] = units.get(period_field, 0) + 1
+        tallied = self._units
+        count = tallied[period_field] = tallied.get(period_field, 0) + units
         return self._totals.get(period_field, 0) + self._in_flight.get(period_field, 0) + count
 
     def _start_day(self, now: float) -> None:
