@@ -4,7 +4,9 @@ from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Plan, PlanKind, Subscription, SubscriptionItem, SubscriptionItemKind
 from licensing_api.db import Base
 from licensing_api.keys.models import ApiKey, KeyStatus
-from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport
+from licensing_api.usage.models import (
+    KeyDailyUsage, MeterErrorReport, ReportState, UsageFlush, UsageReport, UsageWatermark,
+)
 from licensing_api.webhooks.models import WebhookEvent
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "Customer",
     "KeyDailyUsage",
     "KeyStatus",
+    "MeterErrorReport",
     "Plan",
     "PlanKind",
     "ReportState",
@@ -23,5 +26,6 @@ __all__ = [
     "SubscriptionItemKind",
     "UsageFlush",
     "UsageReport",
+    "UsageWatermark",
     "WebhookEvent",
 ]

@@ -1,7 +1,7 @@
 """Arrangements for the flusher's tests: billing on against the local Stripe server, a Redis
 key prefix of each test's own, customers provisioned in Stripe (`plans sync` + `customers
-create` code paths), units served as the request path leaves them in Redis
-(`usage/redis_keys.py`), and units counted on the Stripe side."""
+create` code paths), units served through the request path's own tally (so Redis holds them
+as `usage/redis_keys.py` says), and units counted on the Stripe side."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from licensing_api.billing.stripe_provisioning import provision_stripe_customer
 from licensing_api.db import session_scope
 from licensing_api.resources import Resources, open_resources
 from licensing_api.settings import Settings
-from licensing_api.usage import redis_keys
+from licensing_api.usage import counters, redis_keys
 from licensing_api.usage.flusher import FlushReport, flush_once
 from licensing_api.usage.models import ReportState, UsageReport
 from licensing_api.usage.stripe_reporter import StripeMeterReporter
+from licensing_api.usage.tally import UsageTally
 from tests.billing.stripe_setup import unique_catalogue, unique_email, with_billing
 
 PLANS = ("standard", "starter")  # metered (hybrid) and fixed
@@ -96,15 +97,17 @@ async def provision(resources: Resources, plan: str = "standard") -> BilledItem:
 
 
 async def serve(resources: Resources, item: BilledItem, units: int, *, at: datetime | None = None) -> None:
-    """Units served, left in Redis exactly as the request path's tally leaves them."""
+    """Units served, moved into Redis by a worker's tally (`UsageTally`) as the request path does."""
     at = at or datetime.now(UTC)
-    async with resources.redis.pipeline(transaction=True) as pipe:
-        pipe.hincrby(resources.redis_key(redis_keys.PENDING), item.field, units)
-        pipe.hincrby(resources.redis_key(redis_keys.PERIOD_TOTALS), item.field, units)
-        pipe.hincrby(resources.redis_key(redis_keys.PENDING_BY_KEY),
-                     redis_keys.key_day_field(item.api_key_id, at.date()), units)
-        pipe.hset(resources.redis_key(redis_keys.KEY_LAST_USED), str(item.api_key_id), int(at.timestamp()))
-        await pipe.execute()
+    tally = UsageTally(resources.redis, resources.settings.redis_key_prefix)
+    tally.add(item.field, str(item.api_key_id), at.timestamp(), units)
+    assert await tally.move_once() == units
+
+
+async def period_counter(resources: Resources, item: BilledItem) -> int:
+    """Redis's grow-only counter of the item's period."""
+    key = resources.redis_key(redis_keys.period_totals_of(item.field))
+    return int(await resources.redis.hget(key, item.field) or 0)  # type: ignore[misc]
 
 
 def units_in_stripe(stripe_server: Any, item: BilledItem) -> int:
@@ -130,9 +133,8 @@ async def settle(
     for _ in range(rounds):
         flushes.append(await flush_once(resources, reporter))
         pending = [r for r in await reports_of(resources, *items) if r.state == ReportState.PENDING]
-        in_redis = await resources.redis.hlen(resources.redis_key(redis_keys.PENDING))
-        in_flight = await resources.redis.scard(resources.redis_key(redis_keys.INFLIGHT))
-        if not pending and not in_redis and not in_flight:
+        changed = await counters.changed_count(resources.redis, resources.settings.redis_key_prefix)
+        if not pending and not changed:
             return flushes
         await asyncio.sleep(0.15)
     raise AssertionError(f"usage did not settle in {rounds} flushes")

@@ -40,7 +40,7 @@ from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter, client_address
 from licensing_api.standards.service import CrawlerStandards
 from licensing_api.standards.webbotauth import verify_bot_signature
-from licensing_api.usage.redis_keys import PERIOD_TOTALS
+from licensing_api.usage.redis_keys import period_totals_of
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
@@ -208,7 +208,8 @@ class AccessGuard:
         assert record.target is not None
         try:
             raw = await self.resources.redis.hget(
-                self.resources.redis_key(PERIOD_TOTALS), record.target.period_field
+                self.resources.redis_key(period_totals_of(record.target.period_field)),
+                record.target.period_field,
             )
         except (RedisError, OSError) as exc:
             # Serve anyway: the tally keeps every unit; only headers and caps lag behind.
