@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from licensing_api.accounts.models import Customer
 from licensing_api.billing.catalogue_sync import sync_catalogue
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.billing.stripe_provisioning import provision_stripe_customer
@@ -108,6 +109,14 @@ async def period_counter(resources: Resources, item: BilledItem) -> int:
     """Redis's grow-only counter of the item's period."""
     key = resources.redis_key(redis_keys.period_totals_of(item.field))
     return int(await resources.redis.hget(key, item.field) or 0)  # type: ignore[misc]
+
+
+async def unlink_from_stripe(resources: Resources, item: BilledItem) -> None:
+    """The item's customer loses its Stripe customer id: its reports cannot be sent."""
+    async with session_scope(resources.sessionmaker) as session:
+        await session.execute(
+            update(Customer).where(Customer.stripe_customer_id == item.stripe_customer_id)
+            .values(stripe_customer_id=None))
 
 
 def units_in_stripe(stripe_server: Any, item: BilledItem) -> int:

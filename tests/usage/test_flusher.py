@@ -20,6 +20,7 @@ from tests.usage.flusher_support import (
     serve,
     settle,
     units_in_stripe,
+    unlink_from_stripe,
 )
 
 
@@ -149,10 +150,10 @@ async def test_an_expired_stream_session_is_renewed(flush_resources, stripe_serv
     assert [units_in_stripe(stripe_server, i) for i in items] == [2, 2, 2]
 
 
-async def test_a_permanent_rejection_is_kept_as_failed_and_shown_in_status(flush_resources, stripe_server):
+async def test_a_report_that_cannot_be_sent_is_kept_as_failed_and_shown_in_status(flush_resources, stripe_server):
     item = await provision(flush_resources)
     kept = await provision(flush_resources)
-    stripe_server.stripe_client().v1.customers.delete(item.stripe_customer_id)
+    await unlink_from_stripe(flush_resources, item)
     await serve(flush_resources, item, 4)
     await serve(flush_resources, kept, 1)
     failed_before = metrics.USAGE_REPORTS.labels("failed")._value.get()
@@ -192,7 +193,7 @@ async def test_usage_status_command_lists_units_per_item_and_failed_reports(
 
     item = await provision(flush_resources)
     gone = await provision(flush_resources)
-    stripe_server.stripe_client().v1.customers.delete(gone.stripe_customer_id)
+    await unlink_from_stripe(flush_resources, gone)
     await serve(flush_resources, item, 3)
     await serve(flush_resources, gone, 2)
     await flush_once(flush_resources)
