@@ -18,10 +18,12 @@ import pytest
 from sqlalchemy import select, update
 
 from licensing_api.accounts.models import Customer
+from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.catalogue_sync import sync_catalogue
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.billing.stripe_provisioning import provision_stripe_customer
 from licensing_api.db import session_scope
+from licensing_api.keys.models import ApiKey
 from licensing_api.resources import Resources, open_resources
 from licensing_api.settings import Settings
 from licensing_api.usage import counters, redis_keys
@@ -95,6 +97,22 @@ async def provision(resources: Resources, plan: str = "standard") -> BilledItem:
         stripe_customer_id=provisioned.customer.stripe_customer_id,
         event_name=spec.meter_event_name,
     )
+
+
+async def provision_on_clock(resources: Resources, stripe_client: Any, clock_id: str) -> BilledItem:
+    """A customer of the metered plan whose Stripe time is a test clock's."""
+    from tests.webhooks.served import provision as provision_subscribed
+
+    spec = next(p for p in resources.catalogue if p.id.startswith("standard-"))
+    customer, _, secret = await provision_subscribed(resources, stripe_client, clock=clock_id, plan_id=spec.id)
+    async with session_scope(resources.sessionmaker) as session:
+        item = await session.scalar(
+            select(SubscriptionItem).join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
+            .where(Subscription.customer_id == customer.id, SubscriptionItem.kind == "metered"))
+        key = await session.scalar(select(ApiKey).where(ApiKey.customer_id == customer.id))
+    assert item is not None and key is not None
+    return BilledItem(item.id, item.current_period_start, key.id, secret, customer.stripe_customer_id,
+                      spec.meter_event_name)
 
 
 async def serve(resources: Resources, item: BilledItem, units: int, *, at: datetime | None = None) -> None:

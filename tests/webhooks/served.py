@@ -87,10 +87,11 @@ def wait_for_deliveries(stripe_server: StripeServerHandle, served: ServedApp) ->
 
 
 async def provision(
-    resources: Resources, stripe_client: stripe.StripeClient, clock: str | None = None
+    resources: Resources, stripe_client: stripe.StripeClient, clock: str | None = None,
+    plan_id: str = PLAN,
 ) -> tuple[Customer, str, str]:
     """A Stripe customer paying the plan by card, mirrored locally; (customer, sub id, key)."""
-    spec = resources.catalogue.get(PLAN)
+    spec = resources.catalogue.get(plan_id)
     assert spec is not None
     async with session_scope(resources.sessionmaker) as session:
         plan = await synced_plan(session, spec)
