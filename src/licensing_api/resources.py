@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.billing.stripe_client import create_stripe_client, new_http_client
-from licensing_api.db import create_engine, create_sessionmaker
+from licensing_api.db import close_sessionmaker, create_engine, create_sessionmaker
 from licensing_api.redis import create_redis
 from licensing_api.settings import Settings
 
@@ -37,16 +37,18 @@ async def open_resources(settings: Settings, catalogue: PlanCatalogue) -> AsyncI
     engine = create_engine(settings.database_url)
     redis = create_redis(settings.redis_url)
     stripe_http = new_http_client()
+    sessionmaker = create_sessionmaker(engine)
     try:
         yield Resources(
             settings=settings,
             engine=engine,
-            sessionmaker=create_sessionmaker(engine),
+            sessionmaker=sessionmaker,
             redis=redis,
             catalogue=catalogue,
             stripe=create_stripe_client(settings, stripe_http),
         )
     finally:
+        await close_sessionmaker(sessionmaker)
         await stripe_http.close_async()
         await redis.aclose()
         await engine.dispose()

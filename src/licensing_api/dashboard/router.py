@@ -26,8 +26,7 @@ from licensing_api.dashboard.pages import (
     sign_in_page,
 )
 from licensing_api.dashboard.sessions import COOKIE_PATH, SESSION_COOKIE, SIGN_IN_COOKIE, SessionCodec
-from licensing_api.db import session_scope
-from licensing_api.dependencies import ResourcesDep
+from licensing_api.dependencies import ResourcesDep, unit_of_work
 from licensing_api.keys.service import (
     KeyAlreadyRevoked,
     KeyNotFound,
@@ -106,7 +105,7 @@ async def sign_in(
         failed_lookups.check(address)
     except TooManyFailedKeyLookups as exc:
         return sign_in_page(request, codec, resources, error=exc.detail, status_code=exc.status)
-    async with session_scope(resources.sessionmaker) as db:
+    async with unit_of_work(resources) as db:
         key = await service.authenticate_key(db, api_key)
     if key is None:
         failed_lookups.record_failure(address)
@@ -154,7 +153,7 @@ async def create_key_from_dashboard(
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
-        async with session_scope(resources.sessionmaker) as db:
+        async with unit_of_work(resources) as db:
             new_key = await create_customer_key(db, signed_in.customer_id, name=name.strip() or None)
     except TooManyKeys as exc:
         return await dashboard_page(
@@ -180,7 +179,7 @@ async def rotate_key_from_dashboard(
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
-        async with session_scope(resources.sessionmaker) as db:
+        async with unit_of_work(resources) as db:
             new_key = await rotate_key(
                 db, resources.redis, resources.settings.redis_key_prefix, key_id, signed_in.customer_id
             )
@@ -213,7 +212,7 @@ async def revoke_key_from_dashboard(
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
-        async with session_scope(resources.sessionmaker) as db:
+        async with unit_of_work(resources) as db:
             await revoke_key_everywhere(
                 db, resources.redis, resources.settings.redis_key_prefix, key_id, signed_in.customer_id
             )
@@ -242,7 +241,7 @@ async def open_billing_portal(
     csrf_token: Annotated[str, Form(max_length=200)] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
-    async with session_scope(resources.sessionmaker) as db:
+    async with unit_of_work(resources) as db:
         customer = await service.customer_of(db, signed_in)
     try:
         url = await billing_portal_url(
