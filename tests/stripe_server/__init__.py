@@ -29,6 +29,8 @@ Control endpoints (JSON; test-only):
 - ``GET|POST /_control/config`` – server settings (``routing.Config``), e.g.
   ``{"finalization_grace_seconds": 0}``.
 - ``POST /_control/meter_events/validate`` – run the asynchronous meter event validation now.
+- ``POST /_control/customers`` – ``{"count": N}``: N customers at once, without events
+  (benchmark set-up).
 - ``GET|POST|DELETE /_control/faults`` – list / add ``{"method", "path" (glob), "kind",
   "count", ...params}`` / clear. Kinds: see :mod:`.faults`.
 - ``GET|POST /_control/rate_limits`` – ``{"profile": "off|live|test", "overrides": {…}}``.

@@ -45,6 +45,18 @@ def build_routes(server: Server) -> list[Route]:
                 setattr(server.config, name, type(getattr(server.config, name))(value))
         return JSONResponse(vars(server.config))
 
+    async def bulk_customers(request: Request) -> JSONResponse:
+        """Benchmarks' set-up: `count` customers at once (no events), their ids in order."""
+        from .resources.customers import create_customer
+
+        count = int((await body(request)).get("count", 1))
+        ids = []
+        for index in range(count):
+            ctx = ctx_for(request, {"email": f"bulk-{index}@example.com"})
+            ctx.emit = lambda *args, **kwargs: {}  # type: ignore[method-assign]
+            ids.append(create_customer(ctx)["id"])
+        return JSONResponse({"ids": ids})
+
     async def validate_meter_events(request: Request) -> JSONResponse:
         from .resources import meter_validation
 
@@ -149,6 +161,7 @@ def build_routes(server: Server) -> list[Route]:
         Route("/_control/reset", reset, methods=["POST"]),
         Route("/_control/config", config, methods=["GET", "POST"]),
         Route("/_control/meter_events/validate", validate_meter_events, methods=["POST"]),
+        Route("/_control/customers", bulk_customers, methods=["POST"]),
         Route("/_control/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_control/rate_limits", rate_limits, methods=["GET", "POST"]),
         Route("/_control/deliveries", deliveries, methods=["GET"]),

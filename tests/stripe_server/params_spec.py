@@ -158,11 +158,34 @@ def _check_object(value: Any, spec: Any, path: str, form: bool) -> None:
         _check(item, fields[key], _name(path, key), form, limit, key == "metadata")
 
 
-def _check(value: Any, annotation: Any, path: str, form: bool, limit: int, metadata: bool = False) -> None:
+@functools.lru_cache(maxsize=None)
+def _shape(annotation: Any) -> tuple[frozenset[Any], tuple[str, ...], tuple[Any, ...]]:
+    """(literal values allowed, the enum's non-empty values, the other kinds) of an annotation."""
     options = _union(annotation)
-    literals = [o for o in options if typing.get_origin(o) is Literal]
-    allowed = {v for lit in literals for v in typing.get_args(lit)}
-    kinds = [o for o in options if typing.get_origin(o) is not Literal]
+    allowed = frozenset(v for o in options if typing.get_origin(o) is Literal for v in typing.get_args(o))
+    kinds = tuple(o for o in options if typing.get_origin(o) is not Literal)
+    return allowed, tuple(sorted(str(v) for v in allowed if v != "")), kinds
+
+
+@functools.lru_cache(maxsize=None)
+def _category(kind: Any) -> tuple[str, Any]:
+    origin = typing.get_origin(kind) or kind
+    if kind is Any or kind is object:
+        return "any", None
+    if typing_extensions.is_typeddict(kind):
+        return "object", None
+    if origin is list:
+        return "list", (typing.get_args(kind) or (Any,))[0]
+    if origin is dict or (isinstance(origin, type) and issubclass(origin, stripe.StripeObject)):
+        args = typing.get_args(kind)
+        return "dict", args[-1] if args else Any
+    if kind in (float, Decimal):
+        return "decimal", None
+    return {bool: "bool", int: "int", str: "str"}.get(kind, "other"), None
+
+
+def _check(value: Any, annotation: Any, path: str, form: bool, limit: int, metadata: bool = False) -> None:
+    allowed, enum, kinds = _shape(annotation)
     if value == "" or value is None:
         if "" in allowed or value is None and type(None) in kinds:
             return
@@ -172,7 +195,6 @@ def _check(value: Any, annotation: Any, path: str, form: bool, limit: int, metad
             "from your request or supply a non-empty value.", code="parameter_invalid_empty", param=path)
     if isinstance(value, str) and value in allowed:
         return
-    enum = sorted(v for v in allowed if v != "")
     if enum and isinstance(value, str):
         if not any(_accepts(k, value, form) for k in kinds if k is not str):
             shown = enum[0] if len(enum) == 1 else (
@@ -205,41 +227,38 @@ def _accepts(kind: Any, value: Any, form: bool) -> bool:
 
 
 def _check_kind(value: Any, kind: Any, path: str, form: bool, limit: int, metadata: bool = False) -> None:
-    origin = typing.get_origin(kind) or kind
-    if kind is Any or kind is object:
+    category, inner = _category(kind)
+    if category == "any":
         return
-    if typing_extensions.is_typeddict(kind):
+    if category == "object":
         _check_object(value, kind, path, form)
-    elif origin is list:
+    elif category == "list":
         if not isinstance(value, list):
             raise StripeError("Invalid array", param=path)
-        (inner,) = typing.get_args(kind) or (Any,)
         for index, item in enumerate(value):
             _check(item, inner, f"{path}[{index}]", form, limit)
-    elif origin is dict or (isinstance(origin, type) and issubclass(origin, stripe.StripeObject)):
+    elif category == "dict":
         if not isinstance(value, dict):
             raise StripeError("Invalid object", param=path)
-        args = typing.get_args(kind)
-        inner = args[-1] if args else Any
         for key, item in value.items():
             if metadata and len(key) > METADATA_KEY_MAX:
                 raise StripeError(f"Invalid key: {key} must be a string under 40 characters", param=path)
             if metadata and item == "":
                 continue  # unsets that key
             _check(item, inner, f"{path}[{key}]", form, METADATA_VALUE_MAX if metadata else DEFAULT_MAX_LENGTH)
-    elif kind is bool:
+    elif category == "bool":
         if not (isinstance(value, bool) or form and value in ("true", "false")):
             raise StripeError(f"Invalid boolean: {value}", param=path)
-    elif kind is int:
+    elif category == "int":
         if isinstance(value, bool) or not (isinstance(value, int) or isinstance(value, str) and re.fullmatch(r"-?\d+", value)):
             raise StripeError(f"Invalid integer: {value}", code="parameter_invalid_integer", param=path)
-    elif kind in (float, Decimal):
+    elif category == "decimal":
         try:
             if isinstance(value, bool) or not Decimal(str(value)).is_finite():
                 raise InvalidOperation
         except InvalidOperation:
             raise StripeError(f"Invalid decimal: {value}", param=path) from None
-    elif kind is str:
+    elif category == "str":
         if not isinstance(value, str):
             raise StripeError(f"Invalid string: {value}", code="parameter_invalid_string", param=path)
         if len(value) > limit:

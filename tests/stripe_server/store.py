@@ -57,6 +57,7 @@ class State:
         self.price_tiers: dict[str, list[dict]] = {}
         self.meters: dict[str, dict] = {}
         self.meter_events: list[dict] = []
+        self.meter_events_of: dict[tuple[str, str], list[dict]] = {}  # (meter, customer) → events
         self.meter_identifiers: dict[str, dict] = {}
         self.meter_errors: list[dict] = []
         self.meter_queue: list[dict] = []  # accepted meter events not validated yet

@@ -93,9 +93,10 @@ def counters_of(item_id: uuid.UUID, epoch: int, total: int) -> ChangedCounters:
 
 
 async def record(resources, changed: ChangedCounters, now: datetime | None = None) -> ledger.RecordedCounters:
+    """Recorded as with billing off: `local` reports, so no later flush sends them."""
     async with session_scope(resources.sessionmaker) as session:
         return await ledger.record_counters(
-            session, changed, flush_id=new_flush_id(utcnow()), billing_enabled=True, now=now or utcnow())
+            session, changed, flush_id=new_flush_id(utcnow()), billing_enabled=False, now=now or utcnow())
 
 
 async def test_the_same_counter_recorded_twice_is_written_once(flush_resources):

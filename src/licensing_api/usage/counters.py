@@ -95,12 +95,15 @@ async def _read_shard(
 
 
 async def _values(redis: Redis, key: str, fields: list[str]) -> list[tuple[str, int]]:
-    out: list[tuple[str, int]] = []
-    for start in range(0, len(fields), READ_CHUNK):
-        chunk = fields[start:start + READ_CHUNK]
-        values = await redis.hmget(key, chunk)  # type: ignore[misc]
-        out.extend((f, int(float(v))) for f, v in zip(chunk, values, strict=True) if v is not None)
-    return out
+    chunks = [fields[start:start + READ_CHUNK] for start in range(0, len(fields), READ_CHUNK)]
+    if not chunks:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:  # one round trip for every chunk
+        for chunk in chunks:
+            pipe.hmget(key, chunk)
+        replies = await pipe.execute()
+    return [(f, int(float(v))) for chunk, values in zip(chunks, replies, strict=True)
+            for f, v in zip(chunk, values, strict=True) if v is not None]
 
 
 async def raise_to_floors(

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from licensing_api.accounts.models import Customer
 from licensing_api.billing.models import Plan, Subscription, SubscriptionItem
 from licensing_api.db import UTCDateTime
+from licensing_api.usage import bulk
 from licensing_api.usage.models import ReportState, UsageReport, UsageWatermark
 
 
@@ -88,10 +89,11 @@ async def reports_in_windows(
 
 
 async def mark_sent(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> None:
-    """rows: {"b_id", "b_attempts", "b_response"}."""
-    await _update_reports(
-        session, rows, state=ReportState.SENT, sent_at=now, attempts=bindparam("b_attempts"),
-        stripe_response=bindparam("b_response"), next_attempt_at=None, last_attempt_at=now,
+    """rows: {"b_id", "b_attempts", "b_response"} (a whole flush's worth: one statement)."""
+    await bulk.update_rows(
+        session, UsageReport.__table__, ["id"],
+        [{"id": r["b_id"], "attempts": r["b_attempts"], "stripe_response": r["b_response"]} for r in rows],
+        state=ReportState.SENT, sent_at=now, next_attempt_at=None, last_attempt_at=now,
     )
 
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 STREAM_ABOVE = 200  # events per flush above which the v2 stream is used
 STREAM_BATCH = 100  # Stripe's maximum events per stream call
 V1_CONCURRENCY = 8
-STREAM_CONCURRENCY = 4
+STREAM_CONCURRENCY = 8
 SESSION_REFRESH_MARGIN = timedelta(minutes=2)
 
 

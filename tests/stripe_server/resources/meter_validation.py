@@ -130,6 +130,7 @@ def record(state: State, event: dict[str, Any]) -> None:
                 "customer": customer_id, "value": value, "timestamp": ts, "received": now,
                 "source": event["source"], "payload": {k: str(v) for k, v in payload.items()}}
     state.meter_events.append(recorded)
+    state.meter_events_of.setdefault((meter["id"], customer_id), []).append(recorded)
     state.meter_identifiers[identifier] = recorded
 
 

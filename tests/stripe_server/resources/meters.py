@@ -157,10 +157,8 @@ def create_meter_event(ctx: Ctx) -> dict:
 
 
 def meter_total(state: State, meter: dict, customer: str, start: int | None, end: int | None) -> Decimal:
-    events = [e for e in state.meter_events if e["meter"] == meter["id"]
-              and e["customer"] == customer
-              and (start is None or e["timestamp"] >= start)
-              and (end is None or e["timestamp"] < end)]
+    events = [e for e in state.meter_events_of.get((meter["id"], customer), [])
+              if (start is None or e["timestamp"] >= start) and (end is None or e["timestamp"] < end)]
     formula = meter["default_aggregation"]["formula"]
     if formula == "count":
         return Decimal(len(events))
