@@ -20,16 +20,17 @@ import asyncio
 import os
 import random
 import secrets
-import socket
 import subprocess
 import sys
 import time
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import httpx
 from sqlalchemy import event, insert, select
 
+from bench.harness import free_port
 from licensing_api import metrics
 from licensing_api.accounts.models import Customer
 from licensing_api.billing.catalogue_sync import sync_catalogue
@@ -50,12 +51,6 @@ from tests.support import infra
 PLAN = "standard"
 TALLY_CHUNK = 2000  # items per worker tally move while filling Redis
 CHECKED_CUSTOMERS = 200
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def start_stripe_server(port: int) -> subprocess.Popen[bytes]:
@@ -158,14 +153,31 @@ def stripe_calls() -> dict[tuple[str, str], float]:
     }
 
 
-async def run(items: int, route: str, rate_limits: str) -> int:
+@dataclass(frozen=True, slots=True)
+class ScaleRun:
+    items: int
+    seconds: float
+    reports_sent: int
+    stripe_calls: dict[tuple[str, str], int]
+    database_seconds: float
+    database_statements: int
+    sampled: int
+    mismatches: int  # sampled customers whose Stripe meter total differs from the units served
+    dropped: int  # events Stripe's asynchronous validation rejected
+
+    @property
+    def correct(self) -> bool:
+        return not self.mismatches and not self.dropped and self.reports_sent >= self.items
+
+
+async def run(items: int, route: str, rate_limits: str) -> ScaleRun:
     port = free_port()
     server = start_stripe_server(port)
     handle = StripeServerHandle(f"http://127.0.0.1:{port}", API_KEY)
-    database = await infra.create_database("licensing_bench")
+    database_name = await infra.create_database("licensing_bench")
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
     try:
-        url = infra.async_url(database)
+        url = infra.async_url(database_name)
         await asyncio.to_thread(infra.migrate, url)
         settings = load_settings(database_url=url, redis_url=infra.TEST_REDIS_URL, redis_key_prefix=prefix,
                                  stripe_api_key=API_KEY, stripe_api_base=handle.url, _env_file=None)
@@ -211,12 +223,13 @@ async def run(items: int, route: str, rate_limits: str) -> int:
         print(f"slowest statements: {database.slowest()}")
         print(f"stripe-side check: {len(checked) - mismatches}/{len(checked)} sampled customers' meter totals "
               f"equal the units served; events dropped by Stripe's validation: {dropped}")
-        return 0 if (elapsed < 60 and not mismatches and not dropped and sent >= items) else 1
+        return ScaleRun(items, elapsed, sent, {k: int(v) for k, v in calls.items()}, database.seconds,
+                        database.statements, len(checked), mismatches, dropped)
     finally:
         handle.close()
         server.terminate()
         server.wait(timeout=10)
-        await infra.drop_database(database)
+        await infra.drop_database(database_name)
         from redis.asyncio import Redis
 
         redis = Redis.from_url(infra.TEST_REDIS_URL)
@@ -233,7 +246,8 @@ def main() -> None:
                         help="stream: the service's choice above %d events; v1: one call per event" % STREAM_ABOVE)
     parser.add_argument("--rate-limits", choices=["live", "test"], default="live")
     args = parser.parse_args()
-    sys.exit(asyncio.run(run(args.items, args.route, args.rate_limits)))
+    result = asyncio.run(run(args.items, args.route, args.rate_limits))
+    sys.exit(0 if result.correct and result.seconds < 60 else 1)
 
 
 if __name__ == "__main__":
