@@ -39,7 +39,7 @@ from sqlalchemy import func, select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench.harness import ADMIN_TOKEN, REDIS_URL, WEBHOOK_SECRET, Customer, Deployment  # noqa: E402
+from bench.harness import ADMIN_TOKEN, WEBHOOK_SECRET, Customer, Deployment  # noqa: E402
 from bench.loadgen import read_response  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
 from licensing_api.resources import open_resources  # noqa: E402

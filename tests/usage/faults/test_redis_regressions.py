@@ -45,16 +45,24 @@ async def restore(resources, saved: dict[bytes, bytes]) -> None:  # type: ignore
         await resources.redis.restore(key, 0, value, replace=True)
 
 
+async def flushed_after_a_snapshot(resources, item, units_after_snapshot: int) -> dict[bytes, bytes]:  # type: ignore[no-untyped-def]
+    """1 unit flushed, 7 more, a snapshot, `units_after_snapshot` more, a flush; the snapshot."""
+    await serve(resources, item, 1)
+    await flush_once(resources)
+    await serve(resources, item, 7)
+    saved = await snapshot(resources)
+    if units_after_snapshot:
+        await serve(resources, item, units_after_snapshot)
+    await flush_once(resources)
+    return saved
+
+
 async def test_the_snapshot_of_issue_14_restored_after_a_flush_bills_nothing_twice(
     flush_resources, flush_settings, own_redis, stripe_server
 ):
     item = await provision(flush_resources)
     async with opened(flush_settings.model_copy(update={"redis_url": own_redis.url}), sync=False) as resources:
-        await serve(resources, item, 1)
-        await flush_once(resources)
-        await serve(resources, item, 7)
-        saved = await snapshot(resources)
-        await flush_once(resources)
+        saved = await flushed_after_a_snapshot(resources, item, 0)
         assert units_in_stripe(stripe_server, item) == 8
 
         await restore(resources, saved)
@@ -68,12 +76,7 @@ async def test_a_snapshot_older_than_a_flush_is_a_counted_regression(
 ):
     item = await provision(flush_resources)
     async with opened(flush_settings.model_copy(update={"redis_url": own_redis.url}), sync=False) as resources:
-        await serve(resources, item, 1)
-        await flush_once(resources)
-        await serve(resources, item, 7)
-        saved = await snapshot(resources)
-        await serve(resources, item, 3)
-        await flush_once(resources)
+        saved = await flushed_after_a_snapshot(resources, item, 3)
         assert units_in_stripe(stripe_server, item) == 11
         before = regressions()
 
