@@ -157,7 +157,8 @@ def test_usage_status_names_the_customer_of_each_item(cli_env, settings):
     assert "plan       standard" in shown
     item_id = _usage_item_of(settings, customer_id)
     client = redis_sync.Redis.from_url(settings.redis_url)
-    client.hincrby(settings.redis_key_prefix + redis_keys.PENDING, f"{item_id}:1764547200", 3)
+    counted = f"{item_id}:1764547200"  # in Redis above the (absent) watermark: pending_redis
+    client.hincrby(settings.redis_key_prefix + redis_keys.period_totals_of(counted), counted, 3)
     client.close()
 
     status = cli("usage", "status", env=cli_env)

@@ -6,7 +6,9 @@ from licensing_api.bots.models import Bot, BotKey, BotStatus
 from licensing_api.db import Base
 from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
 from licensing_api.olp.models import LicenseToken
-from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport
+from licensing_api.usage.models import (
+    KeyDailyUsage, MeterErrorReport, ReportState, UsageFlush, UsageReport, UsageWatermark,
+)
 from licensing_api.webhooks.models import WebhookEvent
 
 __all__ = [
@@ -22,6 +24,7 @@ __all__ = [
     "KeyKind",
     "KeyStatus",
     "LicenseToken",
+    "MeterErrorReport",
     "Plan",
     "PlanKind",
     "ReportState",
@@ -30,5 +33,6 @@ __all__ = [
     "SubscriptionItemKind",
     "UsageFlush",
     "UsageReport",
+    "UsageWatermark",
     "WebhookEvent",
 ]

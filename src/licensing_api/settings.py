@@ -62,6 +62,11 @@ class Settings(BaseSettings):
     usage_flush_interval_seconds: float = Field(
         60, description="how often usage is reported to Stripe"
     )
+    late_usage_grace_minutes: float = Field(
+        50,
+        description="minutes after a period ends during which its late units are still "
+        "stamped inside it; keep it below the Stripe account's invoice finalization grace",
+    )
     grace_period_days: int = Field(7, description="access kept after a failed payment")
     grace_check_interval_seconds: float = Field(
         60, description="how often past-due customers whose grace period ended are suspended"
@@ -226,6 +231,15 @@ class Settings(BaseSettings):
     def _flush_interval(cls, value: float) -> float:
         if not 0.1 <= value <= 3600:
             raise ValueError("use a number of seconds between 0.1 and 3600")
+        return value
+
+    @field_validator("late_usage_grace_minutes")
+    @classmethod
+    def _late_usage_grace(cls, value: float) -> float:
+        # Stripe's finalization grace is 1 hour by default and at most 72 hours.
+        if not 0 <= value < 72 * 60:
+            raise ValueError("use minutes from 0 to below 4320, under the account's "
+                             "finalization grace (Stripe's default 60: keep the default 50)")
         return value
 
     @field_validator("grace_period_days")

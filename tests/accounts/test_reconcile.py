@@ -15,6 +15,7 @@ from licensing_api.accounts.service import change_state
 from licensing_api.db import session_scope, utcnow
 from tests.webhooks.builders import customer_row, linked_customer, set_state, subscription_row
 from tests.webhooks.served import provision
+from tests.stripe_server.helpers import advance_clock
 
 pytestmark = pytest.mark.usefixtures("clean_database")
 
@@ -38,8 +39,8 @@ async def test_missed_payment_failure_sets_past_due_and_the_new_period(synced, s
     stripe_client.v1.customers.update(customer.stripe_customer_id, {
         "invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
     period_end = (await subscription_row(synced, subscription_id)).current_period_end
-    stripe_client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": int(period_end.timestamp()) + 60})
+    # Past the cycle invoice's finalization grace (1 h), when its payment is attempted.
+    advance_clock(stripe_client, clock.id, int(period_end.timestamp()) + 3600 + 60)
     report = await reconcile(synced)
     assert changes_of(report, subscription_id) == [
         "status active → past_due", "period", "account active → past_due"]

@@ -16,7 +16,7 @@ from redis import Redis
 
 from licensing_api.billing.provisioning import provision_local_customer
 from licensing_api.db import session_scope
-from licensing_api.usage.redis_keys import PERIOD_TOTALS
+from licensing_api.usage.redis_keys import period_totals, shard_of
 from tests.observability.serving import serving
 
 
@@ -126,7 +126,7 @@ def _serve_then_sigterm_mid_request(env, cwd, secret) -> tuple[int, bytes, str]:
 def _period_units(settings, item_id) -> int:
     redis = Redis.from_url(settings.redis_url)
     try:
-        totals = redis.hgetall(settings.redis_key_prefix + PERIOD_TOTALS)
+        totals = redis.hgetall(settings.redis_key_prefix + period_totals(shard_of(item_id)))
     finally:
         redis.close()
     return sum(int(v) for k, v in totals.items() if k.decode().startswith(f"{item_id}:"))

@@ -18,7 +18,7 @@ from .webhooks import Deliverer
 from .wire import StripeError
 
 RESOURCE_MODULES = ["customers", "catalog", "meters", "events", "subscriptions", "invoices",
-                    "payments", "checkout", "clocks"]
+                    "payments", "checkout", "clocks", "event_destinations"]
 
 
 def _routers() -> list[Any]:

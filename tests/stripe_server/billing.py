@@ -1,7 +1,10 @@
 """Billing engine: periods, invoice building, payment attempts, period closing.
 
 Decisions (Stripe-like, simplified):
-- Invoices are finalized at once (Stripe waits ~1 hour after ``invoice.created``).
+- A subscription's first invoice is finalized at once. A cycle invoice stays a ``draft``
+  for the finalization grace (``Config.finalization_grace_seconds``, Stripe's default one
+  hour, on the customer's clock): metered usage timestamped inside its period that arrives
+  meanwhile is billed on it, since its metered lines are computed again when it finalizes.
 - Payment uses the subscription's ``default_payment_method``, else the customer's
   ``invoice_settings.default_payment_method``. No payment method = a failed attempt
   (``invoice.payment_failed``), as Stripe does for charge_automatically invoices.
@@ -90,9 +93,13 @@ def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) ->
     return out
 
 
+_BUILDERS = {"metered": metered_lines, "licensed": licensed_lines}
+
+
 def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: tuple[int, int],
-                   attempt: bool = True) -> dict:
-    """Create, finalize and (if ``attempt``) try to pay an invoice; returns it.
+                   attempt: bool = True, finalize_at: int | None = None) -> dict:
+    """Create an invoice; finalize and (if ``attempt``) try to pay it now, or, with
+    ``finalize_at`` (the customer's clock time), leave it a draft until then.
 
     ``build_lines`` is a list of ``(line_builder, start, end)``.
     """
@@ -101,39 +108,60 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
     now = state.now_for_customer(sub["customer"])
     inv = template("invoice")
     inv_id = new_id("in_1", 24)
-    lines = [ln for fn, start, end in build_lines for ln in fn(ctx, inv_id, sub, start, end)]
-    total = sum(ln["amount"] for ln in lines)
-    state.invoice_seq += 1
     inv.update(
         id=inv_id, created=now, customer=sub["customer"], customer_email=cus.get("email"),
         customer_name=cus.get("name"), currency=sub["currency"], billing_reason=reason,
-        subscription=None, status="draft", number=None, amount_due=total, amount_paid=0,
-        amount_remaining=total, subtotal=total, subtotal_excluding_tax=total, total=total,
-        total_excluding_tax=total, amount_overpaid=0, attempt_count=0, attempted=False,
-        auto_advance=True, period_start=period[0], period_end=period[1], due_date=None,
-        effective_at=None, next_payment_attempt=None, webhooks_delivered_at=None,
-        hosted_invoice_url=None, invoice_pdf=None, from_invoice=None,
+        subscription=None, status="draft", number=None, amount_paid=0, amount_overpaid=0,
+        attempt_count=0, attempted=False, auto_advance=True, period_start=period[0],
+        period_end=period[1], due_date=None, effective_at=None, next_payment_attempt=None,
+        webhooks_delivered_at=None, hosted_invoice_url=None, invoice_pdf=None, from_invoice=None,
         last_finalization_error=None, shipping_cost=None, shipping_details=None,
         customer_shipping=None, account_country="US", account_name="Fake Stripe (tests)",
         test_clock=cus.get("test_clock"), total_taxes=[], total_pretax_credit_amounts=[],
-        metadata={}, customer_address=None, automatically_finalizes_at=None,
+        metadata={}, customer_address=None, automatically_finalizes_at=finalize_at,
         status_transitions={"finalized_at": None, "marked_uncollectible_at": None,
                             "paid_at": None, "voided_at": None},
-        lines={"object": "list", "data": lines, "has_more": False,
-               "url": f"/v1/invoices/{inv_id}/lines"},
         parent={"type": "subscription_details", "quote_details": None,
                 "subscription_details": {"metadata": dict(sub["metadata"]),
                                          "subscription": sub["id"]}},
     )
+    state.invoice_builds[inv_id] = [(fn.__name__.split("_")[0], start, end) for fn, start, end in build_lines]
+    _set_lines(ctx, inv, sub)
     state.invoices[inv_id] = inv
     sub["latest_invoice"] = inv_id
     ctx.emit("invoice.created", inv)
+    if finalize_at is not None:
+        state.draft_invoices[inv_id] = finalize_at
+        return inv
+    finalize(ctx, inv, attempt)
+    return inv
+
+
+def _set_lines(ctx: Ctx, inv: dict, sub: dict) -> None:
+    lines = [ln for name, start, end in ctx.state.invoice_builds[inv["id"]]
+             for ln in _BUILDERS[name](ctx, inv["id"], sub, start, end)]
+    total = sum(ln["amount"] for ln in lines)
+    inv.update(amount_due=total, amount_remaining=total, subtotal=total,
+               subtotal_excluding_tax=total, total=total, total_excluding_tax=total,
+               lines={"object": "list", "data": lines, "has_more": False,
+                      "url": f"/v1/invoices/{inv['id']}/lines"})
+
+
+def finalize(ctx: Ctx, inv: dict, attempt: bool = True) -> None:
+    """Draft → open (metered lines as of now), then paid, sent, or a payment attempt."""
+    state = ctx.state
+    if state.draft_invoices.pop(inv["id"], None) is not None:
+        _set_lines(ctx, inv, state.subscriptions[inv["parent"]["subscription_details"]["subscription"]])
+    sub = state.subscriptions.get(inv["parent"]["subscription_details"]["subscription"] or "", {})
+    cus = state.customers.get(inv["customer"], {})
+    now = state.now_for_customer(inv["customer"])
+    state.invoice_seq += 1
     inv.update(status="open", number=f"{cus.get('invoice_prefix', 'TEST')}-{state.invoice_seq:04d}",
-               effective_at=now, hosted_invoice_url=f"{ctx.base_url}/invoice/{inv_id}",
-               invoice_pdf=f"{ctx.base_url}/invoice/{inv_id}/pdf")
+               effective_at=now, hosted_invoice_url=f"{ctx.base_url}/invoice/{inv['id']}",
+               invoice_pdf=f"{ctx.base_url}/invoice/{inv['id']}/pdf", automatically_finalizes_at=None)
     inv["status_transitions"]["finalized_at"] = now
     ctx.emit("invoice.finalized", inv)
-    if total == 0:
+    if inv["total"] == 0:
         mark_paid(ctx, inv, None)
     elif sub.get("collection_method") == "send_invoice":
         # Emailed to the customer, paid later (`POST /v1/invoices/{id}/pay`); no charge now.
@@ -141,7 +169,6 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
         ctx.emit("invoice.sent", inv)
     elif attempt:
         attempt_payment(ctx, inv)
-    return inv
 
 
 def payment_method_for(ctx: Ctx, inv: dict, override: str | None = None) -> str | None:

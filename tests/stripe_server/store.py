@@ -57,8 +57,14 @@ class State:
         self.price_tiers: dict[str, list[dict]] = {}
         self.meters: dict[str, dict] = {}
         self.meter_events: list[dict] = []
+        self.meter_events_of: dict[tuple[str, str], list[dict]] = {}  # (meter, customer) → events
         self.meter_identifiers: dict[str, dict] = {}
         self.meter_errors: list[dict] = []
+        self.meter_queue: list[dict] = []  # accepted meter events not validated yet
+        self.event_destinations: dict[str, dict] = {}
+        self.v2_events: dict[str, dict] = {}  # full v2 events, newest last
+        self.draft_invoices: dict[str, int] = {}  # invoice id → when it finalizes (its clock)
+        self.invoice_builds: dict[str, list] = {}  # invoice id → its lines' (kind, start, end)
         self.meter_sessions: dict[str, dict] = {}
         self.subscriptions: dict[str, dict] = {}
         self.items: dict[str, dict] = {}
@@ -105,6 +111,7 @@ class State:
             "re_": self.refunds, "dp_": self.disputes, "pm_": self.payment_methods,
             "cs_": self.checkout_sessions, "bps_": self.portal_sessions,
             "clock_": self.clocks, "we_": self.webhook_endpoints, "evt_": self.events_by_id,
+            "ed_": self.event_destinations,
         }
 
     renderers: dict[str, Callable[["State", dict], dict]] = {}

@@ -14,6 +14,7 @@ from licensing_api.accounts.models import AccountState
 from tests.stripe_server.billing import add_interval
 from tests.webhooks.builders import customer_row
 from tests.webhooks.served import provision, wait_for_deliveries
+from tests.stripe_server.helpers import advance_clock
 
 GRACE_LEFT_SECONDS = 10  # wall-clock time between the failed payment's deadline and now
 POLL_SECONDS = 0.05
@@ -55,7 +56,8 @@ async def test_failed_payment_grace_then_402_then_payment_restores_access(
 
         stripe_client.v1.customers.update(customer.stripe_customer_id, {
             "invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
-        stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": renewal + 60})
+        with stripe_server.configured(finalization_grace_seconds=0):  # charged at the renewal
+            advance_clock(stripe_client, clock.id, renewal + 60)
         wait_for_deliveries(stripe_server, served)
         row = await customer_row(synced, customer.id)
         deadline = datetime.fromtimestamp(renewal, UTC) + timedelta(days=grace_days)

@@ -36,7 +36,7 @@ from licensing_api.olp.tokens import is_license_token, load_token_record
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter, client_address
 from licensing_api.standards.webbotauth import SignatureWindow, verify_bot_signature
-from licensing_api.usage.redis_keys import PERIOD_TOTALS
+from licensing_api.usage.redis_keys import period_totals_of
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
@@ -161,7 +161,8 @@ class LicenseLookup:
         assert record.target is not None
         try:
             raw = await self.resources.redis.hget(
-                self.resources.redis_key(PERIOD_TOTALS), record.target.period_field
+                self.resources.redis_key(period_totals_of(record.target.period_field)),
+                record.target.period_field,
             )
         except (RedisError, OSError) as exc:
             # Serve anyway: the tally keeps every unit; only headers and caps lag behind.

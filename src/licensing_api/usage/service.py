@@ -18,7 +18,7 @@ from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.billing.pricing import estimate_bill, format_amount
 from licensing_api.billing.provisioning import usage_item_of
 from licensing_api.errors import NotFound
-from licensing_api.usage.redis_keys import PERIOD_TOTALS, item_period_field
+from licensing_api.usage.redis_keys import item_period_field, period_totals_of
 from licensing_api.usage.schemas import UsageSummary
 from licensing_api.usage.tally import UsageTally
 
@@ -54,7 +54,7 @@ async def current_usage(
         raise NoSubscriptionUsage(f"customer {customer_id} has no subscription with usage")
     item = usage_item_of(items)
     period_field = item_period_field(item.id, item.current_period_start)
-    stored = await redis.hget(redis_key_prefix + PERIOD_TOTALS, period_field)
+    stored = await redis.hget(redis_key_prefix + period_totals_of(period_field), period_field)
     units = int(stored or 0) + (tally.unmoved_units(period_field) if tally is not None else 0)
     bill = estimate_bill(plan, units)
     return UsageSummary(
