@@ -4,6 +4,7 @@ from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Plan, PlanKind, Subscription, SubscriptionItem, SubscriptionItemKind
 from licensing_api.db import Base
 from licensing_api.keys.models import ApiKey, KeyStatus
+from licensing_api.signup.models import SignupSecret
 from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport
 from licensing_api.webhooks.models import WebhookEvent
 
@@ -18,6 +19,7 @@ __all__ = [
     "Plan",
     "PlanKind",
     "ReportState",
+    "SignupSecret",
     "Subscription",
     "SubscriptionItem",
     "SubscriptionItemKind",
