@@ -25,19 +25,23 @@ class SealedSecretUnreadable(Exception):
 
 
 class SecretSealer:
-    def __init__(self, master_secret: bytes, purpose: bytes = b"signup-secret") -> None:
+    def __init__(self, master_secret: bytes, purpose: bytes = b"signup-secret", *,
+                 ephemeral: bool = False) -> None:
         key = HKDF(algorithm=hashes.SHA256(), length=32, salt=b"licensing-api", info=purpose).derive(master_secret)
         self._fernet = Fernet(base64.urlsafe_b64encode(key))
+        self._warn_on_seal = ephemeral
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SecretSealer:
         if settings.session_secret is not None:
             return cls(settings.session_secret.get_secret_value().encode())
-        logger.warning("sealing_secret_ephemeral", extra={
-            "fix": "set SESSION_SECRET (32+ random characters) when running several workers"})
-        return cls(secrets.token_bytes(32))
+        return cls(secrets.token_bytes(32), ephemeral=True)
 
     def seal(self, secret: str) -> str:
+        if self._warn_on_seal:  # once, and only in a process that seals at all
+            self._warn_on_seal = False
+            logger.warning("sealing_secret_ephemeral", extra={
+                "fix": "set SESSION_SECRET (32+ random characters) when running several workers"})
         return self._fernet.encrypt(secret.encode()).decode("ascii")
 
     def open(self, sealed: str) -> str:

@@ -29,7 +29,10 @@ from tests.stripe_server.store import template
 WEBHOOK_SECRET = "whsec_" + "a1" * 16
 ROTATED_SECRET = "whsec_" + "b2" * 16  # the previous secret, still accepted while rotating
 WEBHOOK_PATH = "/webhooks/stripe"
-T0 = 1_790_000_000  # 2026-09-21: a base for event `created` times
+# A base for event `created` times: the start of yesterday (UTC). Recent, because the service
+# compares a failed payment's grace deadline with its own clock; relative, so no test
+# depends on which day it runs.
+T0 = (int(time.time()) // 86400 - 1) * 86400
 
 
 def unique(prefix: str) -> str:

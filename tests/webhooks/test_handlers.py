@@ -35,17 +35,26 @@ from tests.webhooks.builders import (
 DAY = 86400
 
 
-async def test_payment_failed_sets_past_due_with_grace_from_the_attempt(client, resources):
+async def test_payment_failed_sets_past_due_with_grace_from_the_failure_not_the_finalization(
+    client, resources, caplog
+):
+    """An emailed invoice finalized 10 days ago whose payment fails now keeps a whole grace
+    period, and the notice names a deadline in the future."""
     customer = await linked_customer(resources)
-    attempted = T0 + 100
-    response = await deliver(client, event("invoice.payment_failed",
-                                           invoice_for(customer, created=attempted), T0 + 101))
+    finalized = T0 - 10 * DAY
+    failed_at = T0 + 100
+    invoice = invoice_for(customer, created=finalized, collection_method="send_invoice")
+    with caplog.at_level("INFO", logger="licensing_api.accounts.notifier"):
+        response = await deliver(client, event("invoice.payment_failed", invoice, failed_at))
+        await asyncio.sleep(0)
     assert response.json()["outcome"] == "applied"
     row = await customer_row(resources, customer.id)
     assert row.state == AccountState.PAST_DUE
     grace_days = resources.settings.grace_period_days
-    assert row.grace_until == datetime.fromtimestamp(attempted, UTC) + timedelta(days=grace_days)
+    assert row.grace_until == datetime.fromtimestamp(failed_at, UTC) + timedelta(days=grace_days)
     assert (await audit_states(resources, customer.id))[-1] == ("active", "past_due")
+    [notice] = [r for r in caplog.records if r.getMessage() == "account_notice"]
+    assert datetime.fromisoformat(notice.grace_until) > datetime.now(UTC)
 
 
 async def test_repeated_payment_failure_keeps_the_first_grace_deadline(client, resources):

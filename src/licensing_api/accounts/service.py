@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, deliver_notice
-from licensing_api.db import after_commit
+from licensing_api.db import after_commit, utcnow
 from licensing_api.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -133,15 +133,25 @@ def grace_deadline(resources: Resources, failed_at: datetime) -> datetime:
 
 async def mark_payment_failed(
     session: AsyncSession, resources: Resources, customer: Customer, *,
-    failed_at: datetime, reason: str, source: str,
+    failed_at: datetime, reason: str, source: str, now: datetime | None = None,
 ) -> bool:
     """active → past_due until `failed_at` + GRACE_PERIOD_DAYS; a repeated failure keeps the
-    first deadline (retries do not extend the grace period)."""
+    first deadline (retries do not extend the grace period).
+
+    A failure learned of only after its grace period ended (a delivery delayed for days)
+    suspends at once: a payment-failed notice never names a deadline already past.
+    """
     if customer.state != AccountState.ACTIVE:
         return False
+    deadline = grace_deadline(resources, failed_at)
+    if deadline <= (now or utcnow()):
+        return await change_state(
+            session, resources, customer, AccountState.SUSPENDED,
+            reason=f"{reason}: grace period already over", source=source,
+        )
     return await change_state(
         session, resources, customer, AccountState.PAST_DUE, reason=reason, source=source,
-        grace_until=grace_deadline(resources, failed_at),
+        grace_until=deadline,
     )
 
 
