@@ -13,7 +13,16 @@ from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.accounts.reconcile import reconcile
 from licensing_api.accounts.service import change_state
 from licensing_api.db import session_scope, utcnow
-from tests.webhooks.builders import customer_row, linked_customer, set_state, subscription_row
+from tests.webhooks.builders import (
+    customer_row,
+    deliver,
+    event,
+    linked_customer,
+    set_state,
+    stripe_object,
+    subscription_row,
+    unique,
+)
 from tests.webhooks.served import provision
 
 pytestmark = pytest.mark.usefixtures("clean_database")
@@ -103,3 +112,17 @@ def test_reconcile_command_without_billing_fails_with_one_line(settings):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("error: billing is off")
+
+
+async def test_a_missed_event_retried_after_reconcile_still_applies(synced, client, stripe_client):
+    """The outage case: an emailed invoice's payment fails while the webhook endpoint is down
+    (the subscription stays active in Stripe), reconcile runs, then Stripe retries the event."""
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    subscription = stripe_client.v1.subscriptions.retrieve(subscription_id)
+    missed_at = subscription.created + 5  # after everything the subscription object records
+    await reconcile(synced)
+    invoice = stripe_object("invoice", id=unique("in"), customer=customer.stripe_customer_id,
+                            status="open", created=missed_at, collection_method="send_invoice")
+    response = await deliver(client, event("invoice.payment_failed", invoice, missed_at))
+    assert response.json()["outcome"] == "applied"
+    assert (await customer_row(synced, customer.id)).state == AccountState.PAST_DUE

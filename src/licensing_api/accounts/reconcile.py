@@ -2,9 +2,10 @@
 
 Each local subscription with a Stripe id is compared with the subscription Stripe holds now
 (pulled in pages, or fetched one by one when the listing lacks it; a 404 means deleted),
-mirrored, and the account state it implies is applied, each in its own transaction. What
-reconcile saw is the newest fact, so it becomes the ordering mark: webhooks older than this
-run are then stale.
+mirrored, and the account state it implies is applied, each in its own transaction. The
+ordering marks move only to the newest timestamp the Stripe object itself carries (never to
+the time reconcile ran): Stripe's retries of the events missed during an outage, the reason
+to reconcile, are newer than that and still apply.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from licensing_api.accounts.stripe_sync import (
     account_state_for_status,
     has_other_live_subscription,
     mirror_subscription,
+    newest_own_timestamp,
     subscription_by_stripe_id,
 )
 from licensing_api.billing.errors import translate_stripe_errors
@@ -127,15 +129,18 @@ async def repair(
     subscription = await subscription_by_stripe_id(session, stripe_subscription_id)
     if customer is None or subscription is None:  # removed meanwhile
         return []
-    now = utcnow()
     status_before, state_before = subscription.status, customer.state
     mirrored = await mirror_subscription(session, subscription, obj) if obj.get("items") else []
     if obj.get("deleted"):
         subscription.status = str(obj["status"])
-    subscription.stripe_event_at = max(filter(None, [subscription.stripe_event_at, now]))
+    seen_at = newest_own_timestamp(obj)
+    if seen_at is not None:
+        seen_at = min(seen_at, utcnow())  # a test clock may stand in the future
+        subscription.stripe_event_at = max(filter(None, [subscription.stripe_event_at, seen_at]))
     await apply_account_state(session, resources, customer, str(obj.get("status")),
                               stripe_subscription_id)
-    note_source(customer, now)
+    if seen_at is not None:
+        note_source(customer, seen_at)
 
     def change(text: str) -> ReconcileChange:
         return ReconcileChange(customer.id, stripe_subscription_id, text)

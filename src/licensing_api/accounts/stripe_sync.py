@@ -79,6 +79,24 @@ def _price(item: StripeObject) -> StripeObject:
     return price if isinstance(price, dict) else {"id": price}
 
 
+# Timestamps a subscription carries that record something that already happened (never
+# `cancel_at` or `billing_cycle_anchor`, which may lie ahead).
+PAST_TIMESTAMPS = ("created", "start_date", "canceled_at", "ended_at", "trial_start")
+ITEM_PAST_TIMESTAMPS = ("created", "current_period_start")
+
+
+def newest_own_timestamp(obj: StripeObject) -> datetime | None:
+    """The newest moment the subscription object itself says something happened, or None.
+
+    Reconcile orders by this, not by when it ran: a Stripe retry of an event it missed during
+    an outage is newer than the object's own timestamps and still applies.
+    """
+    values = [obj.get(name) for name in PAST_TIMESTAMPS]
+    values += [item.get(name) for item in _items(obj) for name in ITEM_PAST_TIMESTAMPS]
+    stamps = [int(v) for v in values if isinstance(v, (int, float)) and v > 0]
+    return from_timestamp(max(stamps)) if stamps else None
+
+
 def period_bounds(obj: StripeObject) -> tuple[datetime, datetime] | None:
     items = [i for i in _items(obj) if i.get("current_period_start") and i.get("current_period_end")]
     if not items:
