@@ -117,9 +117,10 @@ def test_reconcile_command_without_billing_fails_with_one_line(settings):
 async def test_a_missed_event_retried_after_reconcile_still_applies(synced, client, stripe_client):
     """The outage case: an emailed invoice's payment fails while the webhook endpoint is down
     (the subscription stays active in Stripe), reconcile runs, then Stripe retries the event."""
-    customer, subscription_id, _ = await provision(synced, stripe_client)
-    subscription = stripe_client.v1.subscriptions.retrieve(subscription_id)
-    missed_at = subscription.created + 5  # after everything the subscription object records
+    a_day_ago = int(utcnow().timestamp()) - 86400
+    clock = stripe_client.v1.test_helpers.test_clocks.create({"frozen_time": a_day_ago})
+    customer, _, _ = await provision(synced, stripe_client, clock=clock.id)
+    missed_at = a_day_ago + 60  # after everything the subscription records, before reconcile
     await reconcile(synced)
     invoice = stripe_object("invoice", id=unique("in"), customer=customer.stripe_customer_id,
                             status="open", created=missed_at, collection_method="send_invoice")
