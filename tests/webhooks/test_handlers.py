@@ -23,6 +23,7 @@ from tests.webhooks.builders import (
     deliver,
     event,
     invoice_for,
+    licensed_customer,
     linked_customer,
     recorded_event,
     set_state,
@@ -158,51 +159,37 @@ async def test_subscription_created_for_an_unknown_customer_is_ignored(client):
     assert response.json()["outcome"] == "ignored"
 
 
-async def test_full_refund_revokes_by_default(client, resources):
-    customer = await linked_customer(resources)
+async def test_full_refund_revokes_by_default(client, resources, stripe_client):
+    customer = await licensed_customer(resources, stripe_client)
     response = await deliver(client, event("charge.refunded", charge_for(customer), T0))
     assert response.json()["outcome"] == "applied"
     assert (await customer_row(resources, customer.id)).state == AccountState.REVOKED
 
 
-async def test_partial_refund_is_ignored(client, resources):
-    customer = await linked_customer(resources)
+async def test_partial_refund_is_ignored(client, resources, stripe_client):
+    customer = await licensed_customer(resources, stripe_client)
     response = await deliver(client, event("charge.refunded", charge_for(customer, refunded=False), T0))
     assert response.json()["outcome"] == "ignored"
     assert (await customer_row(resources, customer.id)).state == AccountState.ACTIVE
 
 
-async def test_refund_suspends_when_refund_action_is_suspend(settings: Settings):
+async def test_refund_suspends_when_refund_action_is_suspend(settings: Settings, stripe_client):
     app = create_app(settings.model_copy(update={"refund_action": "suspend"}))
     async with LifespanManager(app) as manager:
         resources = manager._state["resources"]
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            customer = await linked_customer(resources)
+            customer = await licensed_customer(resources, stripe_client)
             await deliver(http, event("charge.refunded", charge_for(customer), T0))
             assert (await customer_row(resources, customer.id)).state == AccountState.SUSPENDED
 
 
 async def test_dispute_revokes_the_customer_of_the_disputed_charge(client, resources, stripe_client):
-    stripe_customer = stripe_client.v1.customers.create({"email": "disputer@example.com"})
-    customer = await linked_customer(resources, stripe_customer_id=stripe_customer.id)
-    charge_id = _paid_charge(stripe_client, stripe_customer.id)
-    dispute = stripe_object("dispute", id=unique("dp"), charge=charge_id)
+    customer = await licensed_customer(resources, stripe_client)
+    dispute = stripe_object("dispute", id=unique("dp"), charge=customer.paid_charge_id)
     response = await deliver(client, event("charge.dispute.created", dispute, T0))
     assert response.json()["outcome"] == "applied"
     assert (await customer_row(resources, customer.id)).state == AccountState.REVOKED
-
-
-def _paid_charge(stripe_client, stripe_customer_id: str) -> str:
-    product = stripe_client.v1.products.create({"name": unique("Product")})
-    price = stripe_client.v1.prices.create({"currency": "usd", "unit_amount": 500,
-                                            "product": product.id,
-                                            "recurring": {"interval": "month"}})
-    stripe_client.v1.customers.update(
-        stripe_customer_id, {"invoice_settings": {"default_payment_method": "pm_card_visa"}})
-    stripe_client.v1.subscriptions.create({"customer": stripe_customer_id,
-                                           "items": [{"price": price.id}]})
-    return stripe_client.v1.charges.list({"customer": stripe_customer_id}).data[0].id
 
 
 async def test_customer_deleted_revokes(client, resources):

@@ -20,7 +20,7 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.accounts.service import mark_paid, mark_payment_failed, note_source, revoke, suspend
 from licensing_api.accounts.stripe_sync import (
     ENDED_STATUSES,
@@ -41,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "reconcile"
 LIST_PAGE_SIZE = 100
-# A suspension an operator chose (REFUND_ACTION / DISPUTE_ACTION=suspend) is not lifted by
-# an active subscription: only a payment event does that.
-KEPT_SUSPENSIONS = frozenset({"charge_refunded", "charge_disputed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,17 +165,6 @@ async def apply_account_state(
     elif target is AccountState.PAST_DUE:
         # The failure's time is unknown: the grace period starts now.
         await mark_payment_failed(session, resources, customer, failed_at=utcnow(), **kwargs)
-    elif target is AccountState.ACTIVE and await _may_reactivate(session, customer):
+    elif target is AccountState.ACTIVE:
+        # mark_paid keeps a suspension for a refund or dispute (REFUND_/DISPUTE_ACTION=suspend).
         await mark_paid(session, resources, customer, **kwargs)
-
-
-async def _may_reactivate(session: AsyncSession, customer: Customer) -> bool:
-    if customer.state != AccountState.SUSPENDED:
-        return True
-    last_reason = await session.scalar(
-        select(AuditLogEntry.reason)
-        .where(AuditLogEntry.customer_id == customer.id)
-        .order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
-        .limit(1)
-    )
-    return last_reason not in KEPT_SUSPENSIONS

@@ -40,6 +40,11 @@ ALLOWED_TRANSITIONS: dict[AccountState, frozenset[AccountState]] = {
     AccountState.REVOKED: frozenset(),  # final: a new signup makes a new account
 }
 
+# Suspensions for money taken back: no payment lifts them, only a won dispute or an operator.
+REFUND_REASON = "charge_refunded"
+DISPUTE_REASON = "charge_disputed"
+KEPT_SUSPENSIONS = frozenset({REFUND_REASON, DISPUTE_REASON})
+
 NOTICE_FOR_STATE = {
     AccountState.PAST_DUE: NoticeKind.PAYMENT_FAILED,
     AccountState.SUSPENDED: NoticeKind.SUSPENDED,
@@ -158,9 +163,26 @@ async def mark_payment_failed(
 async def mark_paid(
     session: AsyncSession, resources: Resources, customer: Customer, *, reason: str, source: str
 ) -> bool:
-    """past_due or suspended → active, grace cleared."""
+    """past_due or suspended → active, grace cleared; never a suspension for a refund or a
+    dispute (a later invoice being paid says nothing about the money taken back)."""
+    if customer.state == AccountState.SUSPENDED and (
+        await last_suspension_reason(session, customer) in KEPT_SUSPENSIONS
+    ):
+        return False
     return await change_state(
         session, resources, customer, AccountState.ACTIVE, reason=reason, source=source
+    )
+
+
+async def last_suspension_reason(session: AsyncSession, customer: Customer) -> str | None:
+    """Why the customer was last moved to `suspended` (None if never)."""
+    return await session.scalar(
+        select(AuditLogEntry.reason)
+        .where(AuditLogEntry.customer_id == customer.id,
+               AuditLogEntry.to_state == AccountState.SUSPENDED,
+               AuditLogEntry.from_state != AccountState.SUSPENDED)
+        .order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
+        .limit(1)
     )
 
 
