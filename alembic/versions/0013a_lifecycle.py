@@ -1,4 +1,4 @@
-"""lifecycle: scheduled plan changes, cancel_at, items that ended, signup secrets in the database
+"""lifecycle: local billing anchors, scheduled plan changes, cancel_at, items that ended, signup secrets in the database
 
 Revision ID: 0013a_lifecycle
 Revises: 0002
@@ -21,6 +21,7 @@ depends_on: str | Sequence[str] | None = None
 
 def upgrade() -> None:
     with op.batch_alter_table('subscriptions', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('billing_anchor', licensing_api.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('cancel_at', licensing_api.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.add_column(sa.Column('scheduled_plan_id', sa.String(length=64), nullable=True))
         batch_op.add_column(sa.Column('scheduled_change_at', licensing_api.db.UTCDateTime(timezone=True), nullable=True))
@@ -52,3 +53,4 @@ def downgrade() -> None:
         batch_op.drop_column('scheduled_change_at')
         batch_op.drop_column('scheduled_plan_id')
         batch_op.drop_column('cancel_at')
+        batch_op.drop_column('billing_anchor')

@@ -19,6 +19,7 @@ from typing import Any
 
 from .routing import Ctx
 from .store import new_id, template
+from .prorations import pending_lines
 from .tiers import line_amount
 from .wire import StripeError
 
@@ -75,18 +76,24 @@ def licensed_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) -
     return out
 
 
-def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) -> list[dict]:
+def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int,
+                  items: list[dict] | None = None) -> list[dict]:
+    """Usage of ``[start, end)`` per metered item (``items``: the subscription's items at the
+    period's end, before a schedule replaced them). An item that got its price during the
+    period counts usage from then on (``_metered_from``), as Stripe bills a metered price
+    added or swapped in mid-period only for the usage after the change."""
     from .resources.meters import meter_total
 
     out = []
-    for item in sub_items(ctx, sub):
+    for item in sub_items(ctx, sub) if items is None else items:
         price = ctx.state.prices[item["price"]]
         if price["recurring"]["usage_type"] != "metered":
             continue
+        since = max(start, item.get("_metered_from") or start)
         meter = ctx.state.meters.get(price["recurring"]["meter"])
-        usage = meter_total(ctx.state, meter, sub["customer"], start, end) if meter else Decimal(0)
+        usage = meter_total(ctx.state, meter, sub["customer"], since, end) if meter else Decimal(0)
         amount = line_amount(price, ctx.state.price_tiers.get(price["id"], []), usage)
-        out.append(_line(ctx, invoice_id, sub, item, price, usage, amount, start, end))
+        out.append(_line(ctx, invoice_id, sub, item, price, usage, amount, since, end))
     return out
 
 
@@ -102,13 +109,22 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
     inv = template("invoice")
     inv_id = new_id("in_1", 24)
     lines = [ln for fn, start, end in build_lines for ln in fn(ctx, inv_id, sub, start, end)]
+    lines += pending_lines(ctx, inv_id, sub)  # prorations waiting for the next invoice
     total = sum(ln["amount"] for ln in lines)
+    # Customer balance (negative = credit, e.g. a downgrade's proration): applied first; a
+    # negative total becomes credit for the next invoice instead of a payment.
+    starting_balance = int(cus.get("balance") or 0)
+    due = max(0, total + starting_balance)
+    ending_balance = min(0, total + starting_balance)
+    if cus:
+        cus["balance"] = ending_balance
     state.invoice_seq += 1
     inv.update(
         id=inv_id, created=now, customer=sub["customer"], customer_email=cus.get("email"),
         customer_name=cus.get("name"), currency=sub["currency"], billing_reason=reason,
-        subscription=None, status="draft", number=None, amount_due=total, amount_paid=0,
-        amount_remaining=total, subtotal=total, subtotal_excluding_tax=total, total=total,
+        subscription=None, status="draft", number=None, amount_due=due, amount_paid=0,
+        amount_remaining=due, subtotal=total, subtotal_excluding_tax=total, total=total,
+        starting_balance=starting_balance, ending_balance=ending_balance,
         total_excluding_tax=total, amount_overpaid=0, attempt_count=0, attempted=False,
         auto_advance=True, period_start=period[0], period_end=period[1], due_date=None,
         effective_at=None, next_payment_attempt=None, webhooks_delivered_at=None,
@@ -133,7 +149,7 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
                invoice_pdf=f"{ctx.base_url}/invoice/{inv_id}/pdf")
     inv["status_transitions"]["finalized_at"] = now
     ctx.emit("invoice.finalized", inv)
-    if total == 0:
+    if due == 0:
         mark_paid(ctx, inv, None)
     elif sub.get("collection_method") == "send_invoice":
         # Emailed to the customer, paid later (`POST /v1/invoices/{id}/pay`); no charge now.

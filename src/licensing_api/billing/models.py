@@ -58,6 +58,9 @@ class Subscription(Base):
     status: Mapped[str] = mapped_column(String(32), default="active")  # Stripe's status
     current_period_start: Mapped[datetime]
     current_period_end: Mapped[datetime]
+    # Local subscriptions (billing off): periods are counted from here, the way Stripe
+    # anchors them (a period starting on the 31st ends on the last day of shorter months).
+    billing_anchor: Mapped[datetime | None]
     # Creation time of the newest Stripe event applied to this row (out-of-order guard).
     stripe_event_at: Mapped[datetime | None]
     # Access ends here (Stripe's `cancel_at`, e.g. set by `cancel_at_period_end`); None: renews.

@@ -1,7 +1,7 @@
 """Customer provisioning: local rows for a customer, its subscription and first key.
 
 With billing off the subscription is local only; its periods follow the plan's interval from
-the moment of creation. With billing on, `billing/stripe_provisioning.py` creates the Stripe
+the moment of creation (`billing_anchor`) and roll over by themselves (`billing/renewals.py`). With billing on, `billing/stripe_provisioning.py` creates the Stripe
 customer and subscription first and `record_stripe_subscription` mirrors them here, upserted
 by Stripe ids so that a re-run after a crash adds nothing twice.
 """
@@ -47,6 +47,7 @@ async def provision_local_customer(
         status="active",
         current_period_start=now,
         current_period_end=period_end,
+        billing_anchor=now,
     )
     session.add(subscription)
     await session.flush()
