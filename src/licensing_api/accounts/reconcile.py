@@ -27,11 +27,11 @@ from licensing_api.accounts.stripe_sync import (
     StripeObject,
     account_state_for_status,
     has_other_live_subscription,
-    mirror_subscription,
     newest_own_timestamp,
     subscription_by_stripe_id,
 )
 from licensing_api.billing.errors import translate_stripe_errors
+from licensing_api.billing.subscription_mirror import mirror_subscription
 from licensing_api.billing.models import Subscription
 from licensing_api.billing.stripe_client import require_stripe
 from licensing_api.db import session_scope, utcnow

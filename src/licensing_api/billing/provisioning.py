@@ -74,9 +74,14 @@ async def provision_local_customer(
 
 
 def usage_item_of(items: list[SubscriptionItem]) -> SubscriptionItem:
-    """Usage counts against the metered item; a fixed plan counts against its base item."""
-    metered = [i for i in items if i.kind == SubscriptionItemKind.METERED]
-    return metered[0] if metered else items[0]
+    """Usage counts against the metered item; a fixed plan counts against its base item.
+
+    Only items still on the subscription count (`ended_at` unset); of several, the one that
+    joined last (a plan change's new item)."""
+    live = [i for i in items if i.ended_at is None] or items
+    metered = [i for i in live if i.kind == SubscriptionItemKind.METERED]
+    candidates = metered or [i for i in live if i.kind == SubscriptionItemKind.BASE] or live
+    return max(candidates, key=lambda i: i.current_period_start)
 
 
 async def record_stripe_subscription(

@@ -23,8 +23,8 @@ def list_invoice_payments(ctx: Ctx) -> dict:
             raise StripeError("Missing required param: payment[type].", code="parameter_missing",
                               param="payment[type]")
         if payment["type"] != "payment_intent":
-            raise StripeError(f"Invalid payment[type]: must be one of payment_intent or "
-                              f"payment_record", param="payment[type]")
+            raise StripeError("Invalid payment[type]: must be one of payment_intent or "
+                              "payment_record", param="payment[type]")
         if payment.get("payment_intent"):
             items = [i for i in items if i["payment"].get("payment_intent") == payment["payment_intent"]]
     if p.get("status"):
