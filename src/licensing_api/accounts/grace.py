@@ -24,15 +24,9 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.accounts.notifier import (
-    AccountNotice,
-    Notifier,
-    NoticeKind,
-    create_notifier,
-    deliver_notice,
-)
+from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, notice_sender
 from licensing_api.billing.renewals import roll_over_local_periods
-from licensing_api.db import AfterCommit, after_commit, session_scope, utcnow
+from licensing_api.db import after_commit, session_scope, utcnow
 from licensing_api.resources import Resources
 from licensing_api.signup.service import forget_expired_signup_secrets
 
@@ -61,19 +55,12 @@ async def suspend_expired_grace(resources: Resources, now: datetime | None = Non
             invalidate_after_commit(session, resources.redis, resources.settings.redis_key_prefix,
                                     customer_id=customer_id)
             notice = AccountNotice(NoticeKind.SUSPENDED, customer_id, email, GRACE_EXPIRED)
-            after_commit(session, _sender(notifier, notice))
+            after_commit(session, notice_sender(notifier, notice))
     for customer_id, _ in suspended:
         logger.info("account_state_changed", extra={
             "customer_id": str(customer_id), "from_state": "past_due", "to_state": "suspended",
             "reason": GRACE_EXPIRED, "source": "grace-check"})
     return [customer_id for customer_id, _ in suspended]
-
-
-def _sender(notifier: Notifier, notice: AccountNotice) -> AfterCommit:
-    async def send() -> None:
-        await deliver_notice(notifier, notice)
-
-    return send
 
 
 async def run_account_checks(resources: Resources, now: datetime | None = None) -> None:

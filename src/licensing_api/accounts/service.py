@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, deliver_notice
+from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, notice_sender
 from licensing_api.db import after_commit, utcnow
 from licensing_api.resources import Resources
 
@@ -96,6 +96,29 @@ async def change_state(
     from_state = AccountState(customer.state)
     if to_state == from_state or to_state not in ALLOWED_TRANSITIONS[from_state]:
         return False
+    await _move(session, resources, customer, from_state, to_state, reason=reason, source=source,
+                grace_until=grace_until)
+    return True
+
+
+async def reinstate_account(
+    session: AsyncSession, resources: Resources, customer: Customer, *, reason: str, source: str,
+) -> bool:
+    """An operator's decision: a suspended or revoked account becomes active again (the one
+    way out of `revoked`; no Stripe event ever takes it). True if it moved."""
+    from_state = AccountState(customer.state)
+    if from_state not in (AccountState.SUSPENDED, AccountState.REVOKED):
+        return False
+    await _move(session, resources, customer, from_state, AccountState.ACTIVE, reason=reason,
+                source=source, grace_until=None)
+    return True
+
+
+async def _move(
+    session: AsyncSession, resources: Resources, customer: Customer, from_state: AccountState,
+    to_state: AccountState, *, reason: str, source: str, grace_until: datetime | None,
+) -> None:
+    """The transition itself: state, audit row, cache invalidation and notice after commit."""
     customer.state = to_state
     customer.grace_until = grace_until if to_state == AccountState.PAST_DUE else None
     session.add(
@@ -118,18 +141,12 @@ async def change_state(
         reason=reason,
         grace_until=customer.grace_until,
     )
-    notifier = create_notifier(resources.settings)
-
-    async def send_notice() -> None:
-        await deliver_notice(notifier, notice)
-
-    after_commit(session, send_notice)
+    after_commit(session, notice_sender(create_notifier(resources.settings), notice))
     logger.info(
         "account_state_changed",
         extra={"customer_id": str(customer.id), "from_state": str(from_state),
                "to_state": str(to_state), "reason": reason, "source": source},
     )
-    return True
 
 
 def grace_deadline(resources: Resources, failed_at: datetime) -> datetime:
