@@ -11,6 +11,7 @@ from fastapi import FastAPI
 from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
+from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
@@ -71,6 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(usage_router)
     app.include_router(keys_router)
+    app.include_router(plan_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler metrics

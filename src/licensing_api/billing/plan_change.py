@@ -30,8 +30,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing import stripe_plan_change
-from licensing_api.billing.models import Subscription, SubscriptionItem, SubscriptionItemKind
+from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanSpec
+from licensing_api.billing.provisioning import add_local_items
 from licensing_api.billing.proration import ChangeEstimate, estimate_change_now
 from licensing_api.billing.service import plan_spec, synced_plan, upsert_plan
 from licensing_api.billing.subscription_mirror import end_item, mirror_subscription
@@ -191,17 +192,10 @@ async def switch_local_items(
     session: AsyncSession, subscription: Subscription, spec: PlanSpec, at: datetime,
 ) -> None:
     """Billing off: end the live items at `at` and count from then on items of `spec`."""
-    plan = await upsert_plan(session, spec)
+    await upsert_plan(session, spec)
     for row in await _live_items(session, subscription):
         end_item(row, at)
-    kinds = ([SubscriptionItemKind.BASE] if spec.has_base_fee else []) + (
-        [SubscriptionItemKind.METERED] if spec.is_metered else [])
-    for kind in kinds:
-        session.add(SubscriptionItem(
-            subscription_id=subscription.id, kind=kind,
-            meter_event_name=plan.meter_event_name if kind == SubscriptionItemKind.METERED else None,
-            current_period_start=at, current_period_end=subscription.current_period_end,
-        ))
+    add_local_items(session, subscription, spec, at)
     subscription.plan_id = spec.id
     subscription.scheduled_plan_id = subscription.scheduled_change_at = None
     await session.flush()

@@ -37,33 +37,8 @@ class ProvisionedCustomer:
 async def provision_local_customer(
     session: AsyncSession, email: str, plan: PlanSpec
 ) -> ProvisionedCustomer:
-    await upsert_plan(session, plan)
-    now = utcnow().replace(microsecond=0)
-    period_end = add_interval(now, plan.interval)
     customer = await _new_customer(session, email, None, source="cli")
-    subscription = Subscription(
-        customer_id=customer.id,
-        plan_id=plan.id,
-        status="active",
-        current_period_start=now,
-        current_period_end=period_end,
-        billing_anchor=now,
-    )
-    session.add(subscription)
-    await session.flush()
-    items = []
-    if plan.has_base_fee:
-        items.append(SubscriptionItem(kind=SubscriptionItemKind.BASE))
-    if plan.is_metered:
-        items.append(
-            SubscriptionItem(kind=SubscriptionItemKind.METERED, meter_event_name=plan.meter_event_name)
-        )
-    for item in items:
-        item.subscription_id = subscription.id
-        item.current_period_start = now
-        item.current_period_end = period_end
-        session.add(item)
-    await session.flush()
+    subscription, items = await add_local_subscription(session, customer, plan)
     first_key = await create_key(session, customer.id, name="first key")
     return ProvisionedCustomer(
         customer=customer,
@@ -71,6 +46,45 @@ async def provision_local_customer(
         usage_item=usage_item_of(items),
         first_key=first_key,
     )
+
+
+async def add_local_subscription(
+    session: AsyncSession, customer: Customer, plan: PlanSpec
+) -> tuple[Subscription, list[SubscriptionItem]]:
+    """A local subscription (billing off) from now, anchored now, with the plan's items."""
+    await upsert_plan(session, plan)
+    now = utcnow().replace(microsecond=0)
+    subscription = Subscription(
+        customer_id=customer.id,
+        plan_id=plan.id,
+        status="active",
+        current_period_start=now,
+        current_period_end=add_interval(now, plan.interval),
+        billing_anchor=now,
+    )
+    session.add(subscription)
+    await session.flush()
+    items = add_local_items(session, subscription, plan, now)
+    await session.flush()
+    return subscription, items
+
+
+def add_local_items(
+    session: AsyncSession, subscription: Subscription, plan: PlanSpec, start: datetime
+) -> list[SubscriptionItem]:
+    """The plan's items (base fee, metered usage), counting from `start` to the period end."""
+    kinds = ([SubscriptionItemKind.BASE] if plan.has_base_fee else []) + (
+        [SubscriptionItemKind.METERED] if plan.is_metered else [])
+    items = [
+        SubscriptionItem(
+            subscription_id=subscription.id, kind=kind,
+            meter_event_name=plan.meter_event_name if kind == SubscriptionItemKind.METERED else None,
+            current_period_start=start, current_period_end=subscription.current_period_end,
+        )
+        for kind in kinds
+    ]
+    session.add_all(items)
+    return items
 
 
 def usage_item_of(items: list[SubscriptionItem]) -> SubscriptionItem:
