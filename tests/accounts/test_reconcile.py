@@ -8,10 +8,12 @@ import sys
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.accounts.reconcile import reconcile
 from licensing_api.accounts.service import change_state
+from licensing_api.billing.models import Plan, SubscriptionItem
 from licensing_api.db import session_scope, utcnow
 from tests.webhooks.builders import (
     customer_row,
@@ -127,3 +129,26 @@ async def test_a_missed_event_retried_after_reconcile_still_applies(synced, clie
     response = await deliver(client, event("invoice.payment_failed", invoice, missed_at))
     assert response.json()["outcome"] == "applied"
     assert (await customer_row(synced, customer.id)).state == AccountState.PAST_DUE
+
+
+async def test_reconcile_repairs_a_plan_change_made_in_stripe(synced, stripe_client):
+    """The webhook of a Dashboard plan change was missed: reconcile mirrors plan and items."""
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    async with session_scope(synced.sessionmaker) as session:
+        standard, premium = await session.get(Plan, "standard"), await session.get(Plan, "premium")
+    items = stripe_client.v1.subscriptions.retrieve(subscription_id)["items"].data
+    by_price = {item.price.id: item.id for item in items}
+    stripe_client.v1.subscriptions.update(subscription_id, {"items": [
+        {"id": by_price[standard.stripe_base_price_id], "price": premium.stripe_base_price_id},
+        {"id": by_price[standard.stripe_metered_price_id], "price": premium.stripe_metered_price_id},
+    ], "proration_behavior": "none"})
+    report = await reconcile(synced)
+    assert "plan" in changes_of(report, subscription_id)
+    row = await subscription_row(synced, subscription_id)
+    assert row.plan_id == "premium"
+    async with session_scope(synced.sessionmaker) as session:
+        live = list(await session.scalars(select(SubscriptionItem.meter_event_name).where(
+            SubscriptionItem.subscription_id == row.id, SubscriptionItem.ended_at.is_(None),
+            SubscriptionItem.kind == "metered")))
+    assert live == ["licensed_requests.premium"]
+    assert changes_of(await reconcile(synced), subscription_id) == []  # once
