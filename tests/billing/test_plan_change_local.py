@@ -176,6 +176,58 @@ def test_the_cli_changes_the_plan(settings):
     assert scheduled.returncode == 0, scheduled.stderr
     assert "standard → premium from" in scheduled.stdout
     now = cli("customers", "change-plan", customer_id, "--plan", "starter", "--now")
-    assert now.returncode == 0, now.stderr and "standard → starter now" in now.stdout
+    assert now.returncode == 0, now.stderr
+    assert "standard → starter now" in now.stdout
     unknown = cli("customers", "change-plan", customer_id, "--plan", "gold")
     assert unknown.returncode != 0 and "no plan 'gold'" in unknown.stderr
+
+
+async def test_the_dashboard_says_when_a_canceled_subscription_ends(client, resources):
+    crawler = await new_crawler(resources, plan="standard")
+    async with session_scope(resources.sessionmaker) as session:
+        subscription = await session.scalar(select(Subscription).where(
+            Subscription.customer_id == crawler.customer_id))
+        subscription.cancel_at = subscription.current_period_end
+        ends = subscription.current_period_end
+    page = await signed_in_page(client, crawler.secret)
+    assert f'id="ends-on"><time datetime="{ends.isoformat()}"' in page
+    usage = (await client.get("/v1/usage", headers=crawler.headers)).json()
+    assert usage["ends_at"] == usage["period_end"] and usage["next_invoice_amount"] == 0
+
+
+async def test_an_operator_reinstates_a_revoked_local_account(client, resources):
+    crawler = await new_crawler(resources, plan="standard")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    active = await client.post(f"/admin/customers/{crawler.customer_id}/reinstate",
+                               json={"reason": "nothing to do"}, headers=admin)
+    assert active.status_code == 409 and active.json()["type"].endswith("/not-reinstatable")
+    await set_account_state(resources, crawler.customer_id, AccountState.REVOKED)
+    assert (await client.get(ITEM, headers=crawler.headers)).status_code == 403
+    done = await client.post(f"/admin/customers/{crawler.customer_id}/reinstate",
+                             json={"reason": "revoked by mistake"}, headers=admin)
+    assert done.status_code == 200, done.text
+    assert done.json()["new_subscription"] is False  # the local subscription never ended
+    await asyncio.sleep(0.1)  # the invalidation reaches this worker's subscriber
+    assert (await client.get(ITEM, headers=crawler.headers)).status_code == 200
+    async with session_scope(resources.sessionmaker) as session:
+        reasons = list(await session.scalars(select(AuditLogEntry.reason).where(
+            AuditLogEntry.customer_id == crawler.customer_id, AuditLogEntry.to_state == "active")))
+    assert "reinstated: revoked by mistake" in reasons
+
+
+async def test_the_cli_reinstates(settings, resources):
+    env = {"PATH": os.environ["PATH"], "DATABASE_URL": settings.database_url,
+           "REDIS_URL": settings.redis_url, "REDIS_KEY_PREFIX": settings.redis_key_prefix}
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "licensing_api.cli", *args], env=env,
+                              capture_output=True, text=True, timeout=60)
+
+    crawler = await new_crawler(resources, plan="starter")
+    refused = await asyncio.to_thread(cli, "customers", "reinstate", str(crawler.customer_id))
+    assert refused.returncode != 0 and "only a suspended or revoked account" in refused.stderr
+    await set_account_state(resources, crawler.customer_id, AccountState.SUSPENDED)
+    done = await asyncio.to_thread(cli, "customers", "reinstate", str(crawler.customer_id),
+                                   "--reason", "paid by bank transfer")
+    assert done.returncode == 0, done.stderr
+    assert f"customer {crawler.customer_id} is active again on starter" in done.stdout
