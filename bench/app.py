@@ -1,12 +1,12 @@
-"""The benchmark's bare server: the real service with its content item route unprotected.
+"""The benchmark's twin server (an extra line in bench/run.py, not its headline).
 
-`create_bare_app` builds exactly the app `licensing-api serve` runs, except that
-`/v1/content/{path}` serves the item without authentication or metering: same middleware,
-same route table, the same route in the same place, returning the same bytes. bench/run.py
-runs it as a second server beside the real one, so the two differ only by the access check,
-the tally and the usage headers. (FastAPI tries routes in order and every failed check costs
-a few microseconds; a bare route added anywhere else would be cheaper or dearer to reach
-than the licensed one, and the comparison would measure that.) This module lives in bench/,
+`create_bare_app` builds the app `licensing-api serve` runs, except that `/v1/content/{path}`
+is served without authentication or metering by a plain FastAPI route in the licensed
+route's place, through the service's whole stack (the request edge with its request id,
+security headers, metrics and access log, then FastAPI's middleware, router and
+dependency machinery), because the edge no longer answers that route itself. It is what the
+first wave compared the licensed route with; since the licensed routes are answered before
+FastAPI's router, the licensed route is cheaper than this twin. This module lives in bench/,
 outside the package: the bare route never exists in a production app.
 """
 
@@ -16,9 +16,10 @@ from fastapi import FastAPI, Request
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from licensing_api.content.router import get_content
+from licensing_api.access.dispatch import LicensedRoutes
+from licensing_api.content.router import INDEX, get_content
 from licensing_api.content.router import router as content_router
-from licensing_api.main import create_app_from_env
+from licensing_api.main import LicensingApi, create_app_from_env
 
 
 async def bare_content(path: str, request: Request) -> Response:
@@ -41,4 +42,7 @@ def create_bare_app() -> FastAPI:
         include_in_schema=False,
     )
     routes[position] = routes.pop()
-    return create_app_from_env()
+    app = create_app_from_env()
+    assert isinstance(app, LicensingApi)
+    app.edge.licensed = LicensedRoutes(exact={INDEX.template: INDEX}, below={})  # items: FastAPI
+    return app

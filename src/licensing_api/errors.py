@@ -109,29 +109,37 @@ def problem_responses(*errors: type[ProblemError], **examples: Any) -> dict[int 
     return responses
 
 
+def problem_error_response(request: Request, exc: ProblemError) -> JSONResponse:
+    return JSONResponse(
+        exc.to_problem(request.url.path),
+        status_code=exc.status,
+        media_type=PROBLEM_MEDIA_TYPE,
+        headers=exc.headers,
+    )
+
+
+def validation_error_response(request: Request, exc: RequestValidationError) -> JSONResponse:
+    errors = [
+        {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
+        for e in exc.errors()
+    ]
+    first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
+    where = ".".join(str(p) for p in first["loc"])
+    return problem_response(
+        422, "validation-error", "Invalid request",
+        f"{where}: {first['msg']}" if where else str(first["msg"]),
+        request, errors=errors,
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(ProblemError)
     async def _problem(request: Request, exc: ProblemError) -> JSONResponse:
-        return JSONResponse(
-            exc.to_problem(request.url.path),
-            status_code=exc.status,
-            media_type=PROBLEM_MEDIA_TYPE,
-            headers=exc.headers,
-        )
+        return problem_error_response(request, exc)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        errors = [
-            {"loc": list(e.get("loc", ())), "msg": e.get("msg", ""), "type": e.get("type", "")}
-            for e in exc.errors()
-        ]
-        first = errors[0] if errors else {"loc": [], "msg": "invalid request"}
-        where = ".".join(str(p) for p in first["loc"])
-        return problem_response(
-            422, "validation-error", "Invalid request",
-            f"{where}: {first['msg']}" if where else str(first["msg"]),
-            request, errors=errors,
-        )
+        return validation_error_response(request, exc)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:

@@ -9,9 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
+import time
+from collections.abc import Iterable
 from contextvars import ContextVar
 from datetime import UTC, datetime
+from json.encoder import encode_basestring_ascii as json_string  # what json.dumps uses
 from typing import Any, TextIO
 
 from pydantic import SecretStr
@@ -60,6 +64,30 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info:
             entry["exc"] = self.formatException(record.exc_info)
         return redact(json.dumps(entry, default=str), self.known_secrets)
+
+    def format_access_lines(self, logger_name: str, event: str, entries: Iterable[tuple[Any, ...]]) -> str:
+        """Access-log lines (observability/access_log.py entries), newline-terminated: the
+        text `format` gives their records, built from the known fields and redacted once per
+        batch (the patterns never span lines)."""
+        head = (
+            f'"level": "info", "logger": {json_string(logger_name)}, "event": {json_string(event)}, '
+            f'"pid": {os.getpid()}, "request_id": '
+        )
+        lines = []
+        second, second_text = -1, ""
+        for created, request_id, method, path, route, status, seconds, client, user_agent in entries:
+            whole = int(created)
+            if whole != second:  # one strftime per second of entries, not per line
+                second, second_text = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            lines.append(
+                f'{{"ts": "{second_text}.{int((created - whole) * 1000):03d}+00:00", {head}'
+                f'{json_string(request_id)}, "method": {json_string(method)}, "path": {json_string(path)}, '
+                f'"route": {json_string(route)}, "status": {status}, '
+                f'"duration_ms": {round(seconds * 1000, 2)!r}, '
+                f'"client": {json_string(client[0]) if client else "null"}, '
+                f'"user_agent": {json_string(user_agent.decode("latin-1")[:256])}}}\n'
+            )
+        return redact("".join(lines), self.known_secrets)
 
 
 def secret_values(settings: Settings) -> tuple[str, ...]:

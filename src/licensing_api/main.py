@@ -7,22 +7,26 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
 from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
+from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
 from licensing_api.errors import document_problem_errors, install_error_handlers
 from licensing_api.health.router import router as health_router
 from licensing_api.keys.router import router as keys_router
-from licensing_api.observability.middleware import RequestContextMiddleware
+from licensing_api.observability.access_log import AccessLog, writing_access_log
+from licensing_api.observability.middleware import RequestEdge
+from licensing_api.observability.request_metrics import RequestCounters
 from licensing_api.observability.router import router as metrics_router
 from licensing_api.resources import open_resources
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
-from licensing_api.security.middleware import install_security
+from licensing_api.security.middleware import SecurityHeaders, html_csp, install_security
 from licensing_api.settings import Settings, load_settings
 from licensing_api.signup.router import router as signup_router
 from licensing_api.standards.service import install_standards
@@ -39,18 +43,30 @@ through Stripe usage-based billing.
 """
 
 
+class LicensingApi(FastAPI):
+    """FastAPI behind the request edge (observability/middleware.py): the one pure-ASGI layer
+    every request passes first, which answers the licensed routes itself."""
+
+    edge: RequestEdge
+
+    def build_middleware_stack(self) -> ASGIApp:
+        self.edge.app = super().build_middleware_stack()
+        return self.edge
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
     catalogue = load_catalogue(settings.plans_file)
+    access_log = AccessLog()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with open_resources(settings, catalogue) as resources:
+        async with writing_access_log(access_log), open_resources(settings, catalogue) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources):
                 async with open_hot_path(app, resources) as hot_path:
                     yield {"resources": resources, "hot_path": hot_path}
 
-    app = FastAPI(
+    app = LicensingApi(
         title="licensing-api",
         version="0.1.0",
         description=API_DESCRIPTION,
@@ -59,7 +75,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     document_problem_errors(app)
     install_security(app, settings)
-    app.add_middleware(RequestContextMiddleware, access_log=settings.access_log)  # outermost
     install_failed_key_lookup_limiter(
         app, settings.failed_key_lookup_limit, settings.failed_key_lookup_window_seconds
     )
@@ -75,7 +90,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plan_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
-    install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler metrics
+    install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list
+    app.state.access_log = access_log
+    app.state.request_counters = RequestCounters(settings.prometheus_multiproc_dir)
+    app.edge = RequestEdge(
+        app,  # replaced by FastAPI's middleware stack when it is built
+        licensed=CONTENT_ROUTES,
+        counters=app.state.request_counters,
+        access_log=access_log if settings.access_log else None,
+        crawlers=app.state.crawler_standards.crawlers,
+        security=SecurityHeaders(html_csp(settings)),
+        cors=bool(settings.cors_origin_list),
+    )
     return app
 
 

@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-REQUESTS = Counter(
-    "licensing_http_requests_total", "HTTP requests answered", ["route", "status"]
-)
-REQUEST_DURATION = Histogram(
+# Counted per request in plain integers and published by a collector at scrape time
+# (observability/request_metrics.py): (name, help), labels in the comment.
+REQUESTS = ("licensing_http_requests_total", "HTTP requests answered")  # route, status
+REQUEST_DURATION = (
     "licensing_http_request_duration_seconds",
     "time from request start to the last byte of the response",
-    ["route"],
-    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10),
-)
+)  # route
+REQUEST_DURATION_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0)
+CRAWLER_REQUESTS = ("licensing_crawler_requests_total", "requests from known AI crawlers")  # crawler, outcome
+
 FAILED_KEY_LOOKUPS_REFUSED = Counter(
     "licensing_failed_key_lookups_refused_total",
     "requests refused with 429 after too many failed API-key lookups from one address",
@@ -57,7 +58,4 @@ STRIPE_CALLS = Counter(
 )
 WEBHOOK_EVENTS = Counter(
     "licensing_webhook_events_total", "Stripe webhook events", ["type", "outcome"]
-)
-CRAWLER_REQUESTS = Counter(
-    "licensing_crawler_requests_total", "requests from known AI crawlers", ["crawler", "outcome"]
 )

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -21,6 +22,17 @@ class CapturedLogs:
 
     def entries(self) -> list[dict]:
         return [json.loads(line) for line in self.text.splitlines() if line.strip()]
+
+    async def access_lines(self, at_least: int = 1) -> list[dict]:
+        """The `http_request` lines once `at_least` are written: the access log is written
+        off the request path, a batch every 0.1 s (bounded wait: a few seconds at most)."""
+        lines: list[dict] = []
+        for _ in range(500):
+            lines = [e for e in self.entries() if e["event"] == "http_request"]
+            if len(lines) >= at_least:
+                break
+            await asyncio.sleep(0.01)
+        return lines
 
 
 @contextmanager

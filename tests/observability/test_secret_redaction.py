@@ -78,6 +78,7 @@ async def test_requests_carrying_credentials_leave_no_secret_in_the_logs(secret_
             content=f'{{"secret": "{WEBHOOK_SECRET}", "key": "{STRIPE_KEY}"}}',
         )
         await client.post("/v1/keys", headers=headers, json={"name": API_KEY})
+    assert len(await captured_logs.access_lines(30)) == 30  # one per request, all written
     assert captured_logs.entries(), "the requests wrote no log line at all"
     assert_no_secret_in(captured_logs.text)
 

@@ -1,27 +1,73 @@
-"""`GET /v1/content` and `GET /v1/content/{path}`: licensed, metered, one unit per 200."""
+"""`GET /v1/content` and `GET /v1/content/{path}`: licensed, metered, one unit per 200.
+
+Both are licensed routes (access/dispatch.py): the request edge answers them before FastAPI's
+router, through `CONTENT_ROUTES`; each route here is its parameters and its serve step. The
+FastAPI declarations below document the same routes in the OpenAPI and answer them the same
+way when the edge hands one to FastAPI (a CORS request): FastAPI validates the same
+parameters (the same `IndexQuery`), then the same pipeline runs.
+"""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Annotated
+from datetime import UTC
+from typing import TYPE_CHECKING, Annotated
+from urllib.parse import parse_qsl
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.responses import Response
+from starlette.types import Scope
 
+from licensing_api.access.dispatch import LicensedRoutes, answer_response
 from licensing_api.access.docs import USAGE_HEADERS, licensed_responses
 from licensing_api.access.openapi import CRAWLER_SECURITY
-from licensing_api.access.runtime import HotPath
-from licensing_api.content.schemas import ContentIndex, ContentItemOut
+from licensing_api.content.schemas import ContentIndex, ContentItemOut, IndexQuery
 from licensing_api.content.service import InvalidCursor
 from licensing_api.content.store import ContentNotFound, InvalidContentPath
 
-router = APIRouter(prefix="/v1/content", tags=["content"])
+if TYPE_CHECKING:
+    from licensing_api.access.runtime import HotPath
 
-# The routes call the guard themselves rather than through `Depends`: FastAPI's
-# sub-dependency resolution alone costs more than the whole check (README, Performance).
-# `admit` answers a cached key without a coroutine; `authorize` takes everything else.
+PREFIX = "/v1/content"
 
-JSON = "application/json"
+
+class ContentIndexRoute:
+    template = PREFIX
+
+    def parse(self, scope: Scope) -> IndexQuery:
+        """The query as FastAPI reads it (every value kept, blank ones too; the last wins)."""
+        pairs = parse_qsl(scope["query_string"].decode("latin-1"), keep_blank_values=True)
+        try:
+            return IndexQuery.model_validate(dict(pairs))
+        except ValidationError as exc:
+            raise RequestValidationError(
+                [{**error, "loc": ("query", *error["loc"])} for error in exc.errors()]
+            ) from None
+
+    def serve(self, hot_path: HotPath, query: IndexQuery) -> bytes:
+        updated_since = query.updated_since
+        if updated_since is not None and updated_since.tzinfo is None:
+            updated_since = updated_since.replace(tzinfo=UTC)
+        page = hot_path.content.index_page(query.cursor, query.limit, updated_since)
+        return page.model_dump_json().encode()
+
+
+class ContentItemRoute:
+    template = PREFIX + "/{path:path}"
+    below = PREFIX + "/"
+
+    def parse(self, scope: Scope) -> str:
+        return scope["path"][len(self.below):]
+
+    def serve(self, hot_path: HotPath, path: str) -> bytes:
+        return hot_path.content.item_json(path)  # 400/404 before anything is counted
+
+
+INDEX, ITEM = ContentIndexRoute(), ContentItemRoute()
+CONTENT_ROUTES = LicensedRoutes(exact={INDEX.template: INDEX}, below={ITEM.below: ITEM})
+
+router = APIRouter(prefix=PREFIX, tags=["content"])
 
 
 @router.get(
@@ -31,24 +77,8 @@ JSON = "application/json"
     responses={200: {"headers": USAGE_HEADERS}, **licensed_responses(InvalidCursor)},
     openapi_extra={"security": CRAWLER_SECURITY},
 )
-async def list_content(
-    request: Request,
-    cursor: Annotated[
-        str | None, Query(max_length=512, description="`next_cursor` of the previous page")
-    ] = None,
-    limit: Annotated[int, Query(ge=1, le=100, description="items per page")] = 20,
-    updated_since: Annotated[
-        datetime | None,
-        Query(description="only items updated at or after this time (ISO 8601; UTC if no offset)"),
-    ] = None,
-) -> Response:
-    hot_path: HotPath = request.state.hot_path
-    guard = hot_path.guard
-    record = guard.admit(request) or await guard.authorize(request)
-    if updated_since is not None and updated_since.tzinfo is None:
-        updated_since = updated_since.replace(tzinfo=UTC)
-    page = hot_path.content.index_page(cursor, limit, updated_since)
-    return metered_json(page.model_dump_json().encode(), guard.meter(record))
+async def list_content(request: Request, query: Annotated[IndexQuery, Query()]) -> Response:
+    return await answer_response(INDEX, request)
 
 
 @router.get(
@@ -62,14 +92,4 @@ async def list_content(
     openapi_extra={"security": CRAWLER_SECURITY},
 )
 async def get_content(path: str, request: Request) -> Response:
-    hot_path: HotPath = request.state.hot_path
-    guard = hot_path.guard
-    record = guard.admit(request) or await guard.authorize(request)
-    body = hot_path.content.item_json(path)  # raises 400/404 before anything is counted
-    return metered_json(body, guard.meter(record))
-
-
-def metered_json(body: bytes, usage_headers: list[tuple[bytes, bytes]]) -> Response:
-    response = Response(body, media_type=JSON)
-    response.raw_headers.extend(usage_headers)
-    return response
+    return await answer_response(ITEM, request)

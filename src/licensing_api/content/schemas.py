@@ -7,6 +7,16 @@ from datetime import date, datetime
 from pydantic import BaseModel, Field
 
 
+class IndexQuery(BaseModel):
+    """The query of `GET /v1/content`."""
+
+    cursor: str | None = Field(None, max_length=512, description="`next_cursor` of the previous page")
+    limit: int = Field(20, ge=1, le=100, description="items per page")
+    updated_since: datetime | None = Field(
+        None, description="only items updated at or after this time (ISO 8601; UTC if no offset)"
+    )
+
+
 class LicenseTerms(BaseModel):
     """What the caller may do with the item, under its subscription."""
 

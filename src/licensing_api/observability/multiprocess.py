@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 ENV_NAME = "PROMETHEUS_MULTIPROC_DIR"
+REQUEST_METRICS_FILES = "licensing_requests_"  # observability/request_metrics.py's files
 
 
 def prepare_metrics_dir(configured: Path | None, workers: int) -> Callable[[], None]:
@@ -21,7 +22,9 @@ def prepare_metrics_dir(configured: Path | None, workers: int) -> Callable[[], N
         return lambda: None
     if configured is not None:
         configured.mkdir(parents=True, exist_ok=True)
-        for stale in configured.glob("*.db"):  # values of a previous run must not add up
+        # Values of a previous run must not add up: prometheus_client's files and ours
+        # (observability/request_metrics.py).
+        for stale in (*configured.glob("*.db"), *configured.glob(f"{REQUEST_METRICS_FILES}*")):
             stale.unlink()
         directory, owned = configured, False
     else:

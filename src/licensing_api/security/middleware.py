@@ -1,4 +1,4 @@
-"""Request size limit and security headers, as pure ASGI middleware (cheap on the hot path)."""
+"""Request size limit (pure ASGI middleware) and the security headers of every response."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import json
 from http import HTTPStatus
 
 from fastapi import FastAPI
-from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -40,33 +39,27 @@ ALWAYS = [(b"x-content-type-options", b"nosniff"), (b"referrer-policy", b"same-o
 HTML_ONLY = [(b"x-frame-options", b"DENY"), (b"cross-origin-opener-policy", b"same-origin")]
 
 
-class SecurityHeadersMiddleware:
-    def __init__(self, app: ASGIApp, html_csp: str = HTML_CSP) -> None:
-        self.app = app
+class SecurityHeaders:
+    """The security headers every response gets, added by the request edge
+    (observability/middleware.py) as the response starts."""
+
+    def __init__(self, html_csp: str = HTML_CSP) -> None:
         self.html_csp = html_csp
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = MutableHeaders(scope=message)
-                # A route's own value wins (e.g. `Referrer-Policy: no-referrer` on a page that
-                # shows a secret): a second header could weaken it.
-                present = {name for name, _ in headers.raw}
-                for name, value in ALWAYS:
-                    if name not in present:
-                        headers.raw.append((name, value))
-                if headers.get("content-type", "").startswith("text/html"):
-                    csp = DOCS_CSP if scope["path"].startswith(DOCS_PATHS) else self.html_csp
-                    for name, value in (*HTML_ONLY, (b"content-security-policy", csp.encode())):
-                        if name not in present:
-                            headers.raw.append((name, value))
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
+    def add_to(self, headers: list[tuple[bytes, bytes]], path: str) -> None:
+        """Add what `headers` (raw, lowercase names) lack; HTML pages get the CSP set too."""
+        # A route's own value wins (e.g. `Referrer-Policy: no-referrer` on a page that shows
+        # a secret): a second header could weaken it.
+        present = {name for name, _ in headers}
+        for name, value in ALWAYS:
+            if name not in present:
+                headers.append((name, value))
+        content_type = next((value for name, value in headers if name == b"content-type"), b"")
+        if content_type.startswith(b"text/html"):
+            csp = DOCS_CSP if path.startswith(DOCS_PATHS) else self.html_csp
+            for name, value in (*HTML_ONLY, (b"content-security-policy", csp.encode())):
+                if name not in present:
+                    headers.append((name, value))
 
 
 class RequestSizeLimitMiddleware:
@@ -128,7 +121,7 @@ class RequestSizeLimitMiddleware:
 
 
 def install_security(app: FastAPI, settings: Settings) -> None:
-    """Add the middleware; call before the request-context middleware (which wraps these)."""
+    """Add CORS (if configured) and the size limit; the request edge adds the headers."""
     origins = settings.cors_origin_list
     if origins:
         app.add_middleware(
@@ -140,5 +133,4 @@ def install_security(app: FastAPI, settings: Settings) -> None:
             allow_credentials=False,
             max_age=600,
         )
-    app.add_middleware(SecurityHeadersMiddleware, html_csp=html_csp(settings))
     app.add_middleware(RequestSizeLimitMiddleware, max_bytes=settings.max_request_bytes)

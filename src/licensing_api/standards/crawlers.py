@@ -2,7 +2,7 @@
 
 The list is a bundled data file (`data/ai_crawlers.txt`, its source noted at its top). Every
 request from a known crawler is counted in `licensing_crawler_requests_total{crawler,outcome}`,
-refused ones included, by a thin ASGI middleware. Recognition splits the header into words and
+refused ones included, by the request edge (observability/middleware.py). Recognition splits the header into words and
 looks them up in a dictionary, once per distinct User-Agent string; results are memoised, so a
 steady stream of the same crawler costs one dictionary lookup.
 """
@@ -11,10 +11,6 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from licensing_api import metrics
 
 BUNDLED_CRAWLER_LIST = Path(__file__).resolve().parent / "data" / "ai_crawlers.txt"
 MEMO_LIMIT = 4096  # distinct User-Agent strings remembered per worker
@@ -97,37 +93,3 @@ class CrawlerDirectory:
 
     def __len__(self) -> int:
         return len(self._canonical)
-
-
-class CrawlerMetricsMiddleware:
-    """Counts every response to a known crawler by crawler and outcome (refusals included)."""
-
-    def __init__(self, app: ASGIApp, directory: CrawlerDirectory) -> None:
-        self.app = app
-        self.directory = directory
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        crawler = None
-        for name, value in scope["headers"]:
-            if name == b"user-agent":
-                crawler = self.directory.identify(value.decode("latin-1"))
-                break
-        if crawler is None:
-            await self.app(scope, receive, send)
-            return
-
-        status = 500
-
-        async def send_counting(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_counting)
-        finally:
-            metrics.CRAWLER_REQUESTS.labels(crawler, outcome_for_status(status)).inc()

@@ -2,7 +2,7 @@
 
 `install_standards(app, settings, catalogue)` (called by the app factory) precomputes the
 402 offer, the `crawler-charged` price table, `license.xml`, `robots.txt` and the crawler
-directory, mounts the routes and the crawler metrics middleware. The request path reads them
+directory and mounts the routes. The request path reads them
 with `get_standards(request)`.
 """
 
@@ -15,7 +15,7 @@ from starlette.responses import Response
 
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.settings import Settings
-from licensing_api.standards.crawlers import CrawlerDirectory, CrawlerMetricsMiddleware
+from licensing_api.standards.crawlers import CrawlerDirectory
 from licensing_api.standards.offer import (
     CRAWLER_CHARGED_HEADER,
     ChargedPrices,
@@ -67,8 +67,7 @@ def install_standards(app: FastAPI, settings: Settings, catalogue: PlanCatalogue
 
     standards = build_standards(settings, catalogue)
     app.state.crawler_standards = standards
-    app.include_router(router)
-    app.add_middleware(CrawlerMetricsMiddleware, directory=standards.crawlers)
+    app.include_router(router)  # crawlers are counted by the request edge (observability)
 
 
 __all__ = [

@@ -1,0 +1,71 @@
+"""enforce: account state, plan cap and rate limit, checked against the cached record.
+
+Per worker and without a round trip: the cap compares this worker's view of the period's
+units (Redis's total as of the last tally move plus its own since), the token bucket lives in
+the worker's memory. Refusals raise the problem+json errors of `access/responses.py`.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from licensing_api.access.ratelimit import KeyRateLimiter
+from licensing_api.access.records import AccessRecord
+from licensing_api.access.responses import (
+    AccountRevoked,
+    AccountSuspended,
+    NoSubscription,
+    RateLimited,
+    UsageCapReached,
+)
+from licensing_api.accounts.models import AccountState
+from licensing_api.usage.tally import UsageTally
+
+logger = logging.getLogger(__name__)
+
+ACTIVE = AccountState.ACTIVE  # a module constant: an enum attribute costs a lookup per request
+
+
+class Enforcement:
+    def __init__(self, tally: UsageTally, limiter: KeyRateLimiter, payment_url: str) -> None:
+        self.tally = tally
+        self.limiter = limiter
+        self.payment_url = payment_url
+
+    def enforce(self, record: AccessRecord, now: float) -> None:
+        """Raise the refusal a licensed request with this known, good key gets, if any."""
+        if record.account_state != ACTIVE:
+            self._enforce_account_state(record, now)
+        target = record.target
+        if target is None:
+            raise NoSubscription("this account has no subscription; choose a plan to get access")
+        plan = target.plan
+        if plan.cap_units is not None and self.tally.units_this_period(target.period_field) >= plan.cap_units:
+            wait = max(1, math.ceil(target.period_end_epoch - now))
+            raise UsageCapReached(
+                f"the plan's {plan.cap_units} requests for this period are used up; "
+                f"the next period starts at {target.period_end_text}",
+                headers={"Retry-After": str(wait), "X-Usage-Cap": str(plan.cap_units)},
+            )
+        if plan.rate_limit_per_second is not None:
+            wait = self.limiter.acquire(record.key_id_text, plan.rate_limit_per_second, now)
+            if wait:
+                raise RateLimited(
+                    f"at most {plan.rate_limit_per_second} requests per second per key",
+                    headers={"Retry-After": str(wait)},
+                )
+
+    def _enforce_account_state(self, record: AccessRecord, now: float) -> None:
+        state = record.account_state
+        if state == AccountState.PAST_DUE:
+            if record.grace_until_epoch is None or now < record.grace_until_epoch:
+                return
+        elif state == AccountState.REVOKED:
+            raise AccountRevoked("this account's subscription was revoked; access has ended")
+        elif state != AccountState.SUSPENDED:
+            logger.error("access_unknown_account_state", extra={"state": state})
+        raise AccountSuspended(
+            f"payment is overdue; pay the open invoice at {self.payment_url} to restore access",
+            payment_url=self.payment_url,
+        )
