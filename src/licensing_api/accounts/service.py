@@ -29,6 +29,7 @@ from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, notice_sender
 from licensing_api.db import after_commit, utcnow
+from licensing_api.errors import NotFound
 from licensing_api.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -51,6 +52,10 @@ NOTICE_FOR_STATE = {
     AccountState.ACTIVE: NoticeKind.REACTIVATED,
     AccountState.REVOKED: NoticeKind.REVOKED,
 }
+
+
+class CustomerNotFound(NotFound):
+    slug, title = "customer-not-found", "Customer not found"
 
 
 class Freshness(enum.Enum):

@@ -19,7 +19,7 @@ from licensing_api.billing.plan_change import (
     NoSubscriptionToChange, PlanChangeRefused, SamePlan, change_plan,
 )
 from licensing_api.billing.plan_schemas import PlanChangeOut, PlanChangeRequest
-from licensing_api.billing.reinstatement import CustomerToReinstateNotFound, NotReinstatable, reinstate
+from licensing_api.billing.reinstatement import NotReinstatable, reinstate
 from licensing_api.billing.service import PlanNotFound, PlanNotSynced
 from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
 from licensing_api.errors import ProblemError, problem_responses
@@ -92,7 +92,8 @@ async def change_customer_state(
     summary="Change a customer's plan: at the next period (default) or now, with prorations",
     response_model=PlanChangeOut,
     responses=admin_errors(
-        PlanNotFound, NoSubscriptionToChange, SamePlan, PlanChangeRefused, PlanNotSynced,
+        service.CustomerNotFound, PlanNotFound, NoSubscriptionToChange, SamePlan, PlanChangeRefused,
+        PlanNotSynced,
         StripeUnavailable, StripeRejected,
     ),
 )
@@ -108,7 +109,7 @@ async def change_customer_plan(
     summary="Reinstate a suspended or revoked account (audited; a new subscription if it ended)",
     response_model=ReinstateOut,
     responses=admin_errors(
-        CustomerToReinstateNotFound, NotReinstatable, PlanNotSynced, StripeUnavailable, StripeRejected,
+        service.CustomerNotFound, NotReinstatable, PlanNotSynced, StripeUnavailable, StripeRejected,
         NotReinstatable="the account is active: only a suspended or revoked account can be reinstated",
     ),
 )

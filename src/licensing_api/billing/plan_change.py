@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.accounts.service import CustomerNotFound
 from licensing_api.billing import stripe_plan_change
 from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanSpec
@@ -90,8 +91,10 @@ async def change_plan(
 ) -> PlanChangeResult:
     spec = plan_spec(resources.catalogue, plan_id)
     customer = await session.scalar(select(Customer).where(Customer.id == customer_id).with_for_update())
-    subscription = await current_subscription(session, customer_id) if customer else None
-    if customer is None or subscription is None:
+    if customer is None:
+        raise CustomerNotFound(f"no customer {customer_id}")
+    subscription = await current_subscription(session, customer_id)
+    if subscription is None:
         raise NoSubscriptionToChange(f"customer {customer_id} has no subscription to change")
     if customer.state in (AccountState.SUSPENDED, AccountState.REVOKED):
         raise PlanChangeRefused(f"the account is {customer.state}; plans change only on an "

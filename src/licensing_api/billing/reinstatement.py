@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState, Customer
-from licensing_api.accounts.service import reinstate_account
+from licensing_api.accounts.service import CustomerNotFound, reinstate_account
 from licensing_api.accounts.stripe_sync import ENDED_STATUSES
 from licensing_api.billing.catalogue_sync import PLAN_METADATA_KEY
 from licensing_api.billing.errors import translate_stripe_errors
@@ -28,14 +28,10 @@ from licensing_api.billing.plans import PlanSpec
 from licensing_api.billing.provisioning import add_local_subscription, record_stripe_subscription
 from licensing_api.billing.service import plan_spec, subscription_items, synced_plan
 from licensing_api.billing.stripe_client import field, idempotency_key
-from licensing_api.errors import Conflict, NotFound
+from licensing_api.errors import Conflict
 from licensing_api.resources import Resources
 
 logger = logging.getLogger(__name__)
-
-
-class CustomerToReinstateNotFound(NotFound):
-    slug, title = "customer-not-found", "Customer not found"
 
 
 class NotReinstatable(Conflict):
@@ -54,7 +50,7 @@ async def reinstate(
 ) -> Reinstated:
     customer = await session.scalar(select(Customer).where(Customer.id == customer_id).with_for_update())
     if customer is None:
-        raise CustomerToReinstateNotFound(f"no customer {customer_id}")
+        raise CustomerNotFound(f"no customer {customer_id}")
     if customer.state not in (AccountState.SUSPENDED, AccountState.REVOKED):
         raise NotReinstatable(f"the account is {customer.state}: only a suspended or revoked "
                               "account can be reinstated")

@@ -58,8 +58,11 @@ async def roll_over(
     await apply_due_local_change(session, resources, subscription, ended)
     plan = resources.catalogue.get(subscription.plan_id)
     interval = plan.interval if plan is not None else "month"
+    moment = max(now, ended)
     anchor = subscription.billing_anchor or subscription.current_period_start
-    start, end = period_containing(anchor, interval, max(now, ended))
+    if anchor > moment:  # an anchor set ahead of its period (edited by hand): count from the period
+        anchor = subscription.current_period_start
+    start, end = period_containing(anchor, interval, moment)
     subscription.current_period_start, subscription.current_period_end = start, end
     items = await session.scalars(select(SubscriptionItem).where(
         SubscriptionItem.subscription_id == subscription.id, SubscriptionItem.ended_at.is_(None)))
