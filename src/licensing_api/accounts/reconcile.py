@@ -31,9 +31,9 @@ from licensing_api.accounts.stripe_sync import (
     subscription_by_stripe_id,
 )
 from licensing_api.billing.errors import translate_stripe_errors
-from licensing_api.billing.subscription_mirror import mirror_subscription
 from licensing_api.billing.models import Subscription
 from licensing_api.billing.stripe_client import require_stripe
+from licensing_api.billing.subscription_mirror import mirror_subscription
 from licensing_api.db import session_scope, utcnow
 from licensing_api.resources import Resources
 
