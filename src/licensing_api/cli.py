@@ -7,6 +7,7 @@ import typer
 from licensing_api.accounts import customers_cli  # noqa: F401  (registers customers list|show)
 from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
+from licensing_api.billing.lifecycle_cli import change_plan_command, reinstate_command
 from licensing_api.bots.cli import bots_app
 from licensing_api.cli_support import fail_on_config_errors, warn_about_unknown_settings
 from licensing_api.db_cli import db_app
@@ -25,6 +26,8 @@ app = typer.Typer(
 app.command("serve")(serve)
 app.add_typer(db_app, name="db")
 app.add_typer(plans_app, name="plans")
+customers_app.command("change-plan")(change_plan_command)
+customers_app.command("reinstate")(reinstate_command)
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bots_app, name="bots")

@@ -13,6 +13,7 @@ from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
 from licensing_api.api_docs import install_offline_docs
+from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.bots.router import router as bots_router
 from licensing_api.bots.runtime import open_bots
@@ -95,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router)
     app.include_router(keys_router)
     app.include_router(bots_router)
+    app.include_router(plan_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list

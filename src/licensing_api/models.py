@@ -6,6 +6,7 @@ from licensing_api.bots.models import Bot, BotKey, BotStatus
 from licensing_api.db import Base
 from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
 from licensing_api.olp.models import LicenseToken
+from licensing_api.signup.models import SignupSecret
 from licensing_api.usage.models import (
     KeyDailyUsage, MeterErrorReport, ReportState, UsageFlush, UsageReport, UsageWatermark,
 )
@@ -28,6 +29,7 @@ __all__ = [
     "Plan",
     "PlanKind",
     "ReportState",
+    "SignupSecret",
     "Subscription",
     "SubscriptionItem",
     "SubscriptionItemKind",

@@ -15,6 +15,7 @@ from licensing_api.billing.stripe_client import create_stripe_client, new_http_c
 from licensing_api.db import close_sessionmaker, create_engine, create_sessionmaker
 from licensing_api.embedded_redis import load_snapshot, save_snapshot
 from licensing_api.redis import create_redis
+from licensing_api.sealing import SecretSealer
 from licensing_api.settings import Settings
 
 
@@ -26,6 +27,7 @@ class Resources:
     redis: Redis
     catalogue: PlanCatalogue
     stripe: StripeClient | None  # None: billing off
+    sealer: SecretSealer  # short-lived secrets kept in the database
 
     def redis_key(self, *parts: str) -> str:
         """A namespaced Redis key or channel name, e.g. `licensing:usage:pending`."""
@@ -58,6 +60,7 @@ async def open_resources(
             redis=redis,
             catalogue=catalogue,
             stripe=create_stripe_client(settings, stripe_http),
+            sealer=SecretSealer.from_settings(settings),
         )
     finally:
         await close_sessionmaker(sessionmaker)

@@ -22,6 +22,7 @@ from typing import Any
 
 from .routing import Ctx
 from .store import new_id, template
+from .prorations import pending_lines
 from .tiers import line_amount
 from .wire import StripeError
 
@@ -78,22 +79,25 @@ def licensed_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) -
     return out
 
 
-def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) -> list[dict]:
+def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int,
+                  items: list[dict] | None = None) -> list[dict]:
+    """Usage of ``[start, end)`` per metered item (``items``: the subscription's items at the
+    period's end, before a schedule replaced them). An item that got its price during the
+    period counts usage from then on (``_metered_from``), as Stripe bills a metered price
+    added or swapped in mid-period only for the usage after the change."""
     from .resources.meters import meter_total
 
     out = []
-    for item in sub_items(ctx, sub):
+    for item in sub_items(ctx, sub) if items is None else items:
         price = ctx.state.prices[item["price"]]
         if price["recurring"]["usage_type"] != "metered":
             continue
+        since = max(start, item.get("_metered_from") or start)
         meter = ctx.state.meters.get(price["recurring"]["meter"])
-        usage = meter_total(ctx.state, meter, sub["customer"], start, end) if meter else Decimal(0)
+        usage = meter_total(ctx.state, meter, sub["customer"], since, end) if meter else Decimal(0)
         amount = line_amount(price, ctx.state.price_tiers.get(price["id"], []), usage)
-        out.append(_line(ctx, invoice_id, sub, item, price, usage, amount, start, end))
+        out.append(_line(ctx, invoice_id, sub, item, price, usage, amount, since, end))
     return out
-
-
-_BUILDERS = {"metered": metered_lines, "licensed": licensed_lines}
 
 
 def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: tuple[int, int],
@@ -108,6 +112,9 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
     now = state.now_for_customer(sub["customer"])
     inv = template("invoice")
     inv_id = new_id("in_1", 24)
+    # Prorations waiting for the next invoice are claimed now, as Stripe attaches pending
+    # invoice items to the draft; the other lines are computed again when it finalizes.
+    state.invoice_extra_lines[inv_id] = pending_lines(ctx, inv_id, sub)
     inv.update(
         id=inv_id, created=now, customer=sub["customer"], customer_email=cus.get("email"),
         customer_name=cus.get("name"), currency=sub["currency"], billing_reason=reason,
@@ -125,7 +132,7 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
                 "subscription_details": {"metadata": dict(sub["metadata"]),
                                          "subscription": sub["id"]}},
     )
-    state.invoice_builds[inv_id] = [(fn.__name__.split("_")[0], start, end) for fn, start, end in build_lines]
+    state.invoice_builds[inv_id] = list(build_lines)
     _set_lines(ctx, inv, sub)
     state.invoices[inv_id] = inv
     sub["latest_invoice"] = inv_id
@@ -138,11 +145,16 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
 
 
 def _set_lines(ctx: Ctx, inv: dict, sub: dict) -> None:
-    lines = [ln for name, start, end in ctx.state.invoice_builds[inv["id"]]
-             for ln in _BUILDERS[name](ctx, inv["id"], sub, start, end)]
+    lines = [ln for build, start, end in ctx.state.invoice_builds[inv["id"]]
+             for ln in build(ctx, inv["id"], sub, start, end)]
+    lines += ctx.state.invoice_extra_lines.get(inv["id"], [])
     total = sum(ln["amount"] for ln in lines)
-    inv.update(amount_due=total, amount_remaining=total, subtotal=total,
-               subtotal_excluding_tax=total, total=total, total_excluding_tax=total,
+    # A draft shows the customer's current balance as its starting balance (applied, and the
+    # ending balance known, only when it finalizes).
+    balance = int(ctx.state.customers.get(inv["customer"], {}).get("balance") or 0)
+    due = max(0, total + balance)
+    inv.update(amount_due=due, amount_remaining=due, starting_balance=balance, ending_balance=None,
+               subtotal=total, subtotal_excluding_tax=total, total=total, total_excluding_tax=total,
                lines={"object": "list", "data": lines, "has_more": False,
                       "url": f"/v1/invoices/{inv['id']}/lines"})
 
@@ -156,12 +168,21 @@ def finalize(ctx: Ctx, inv: dict, attempt: bool = True) -> None:
     cus = state.customers.get(inv["customer"], {})
     now = state.now_for_customer(inv["customer"])
     state.invoice_seq += 1
+    # Customer balance (negative = credit, e.g. a downgrade's proration) is applied when the
+    # invoice finalizes; a negative total becomes credit for the next invoice.
+    starting_balance = int(cus.get("balance") or 0)
+    due = max(0, inv["total"] + starting_balance)
+    ending_balance = min(0, inv["total"] + starting_balance)
+    if cus:
+        cus["balance"] = ending_balance
+    inv.update(amount_due=due, amount_remaining=due, starting_balance=starting_balance,
+               ending_balance=ending_balance)
     inv.update(status="open", number=f"{cus.get('invoice_prefix', 'TEST')}-{state.invoice_seq:04d}",
                effective_at=now, hosted_invoice_url=f"{ctx.base_url}/invoice/{inv['id']}",
                invoice_pdf=f"{ctx.base_url}/invoice/{inv['id']}/pdf", automatically_finalizes_at=None)
     inv["status_transitions"]["finalized_at"] = now
     ctx.emit("invoice.finalized", inv)
-    if inv["total"] == 0:
+    if inv["amount_due"] == 0:
         mark_paid(ctx, inv, None)
     elif sub.get("collection_method") == "send_invoice":
         # Emailed to the customer, paid later (`POST /v1/invoices/{id}/pay`); no charge now.

@@ -147,7 +147,7 @@ def build_routes(server: Server) -> list[Route]:
         return JSONResponse(out)
 
     async def dispute(request: Request) -> JSONResponse:
-        from .resources.payments import open_dispute
+        from .resources.disputes import open_dispute
 
         b = await body(request)
         try:

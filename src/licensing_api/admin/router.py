@@ -11,9 +11,16 @@ from licensing_api.accounts.models import AccountState
 from licensing_api.admin import service
 from licensing_api.admin.auth import AdminApiOff, AdminUnauthorized, require_admin
 from licensing_api.admin.schemas import (
-    CustomerDetail, CustomerOut, AdminKeyOut, Page, PlanOut, RetryResult, StateChange,
-    SubscriptionDetail, SubscriptionOut, UsageReportOut,
+    CustomerDetail, CustomerOut, AdminKeyOut, Page, PlanOut, ReinstateOut, ReinstateRequest,
+    RetryResult, StateChange, SubscriptionDetail, SubscriptionOut, UsageReportOut,
 )
+from licensing_api.billing.errors import StripeRejected, StripeUnavailable
+from licensing_api.billing.plan_change import (
+    NoSubscriptionToChange, PlanChangeRefused, SamePlan, change_plan,
+)
+from licensing_api.billing.plan_schemas import PlanChangeOut, PlanChangeRequest
+from licensing_api.billing.reinstatement import NotReinstatable, reinstate
+from licensing_api.billing.service import PlanNotFound, PlanNotSynced
 from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
 from licensing_api.errors import ProblemError, problem_responses
 from licensing_api.keys.models import KeyStatus
@@ -79,6 +86,41 @@ async def change_customer_state(
         session, resources, customer_id, change.state, change.reason
     )
     return CustomerOut.model_validate(customer)
+
+
+@router.post(
+    "/customers/{customer_id}/plan",
+    summary="Change a customer's plan: at the next period (default) or now, with prorations",
+    response_model=PlanChangeOut,
+    responses=admin_errors(
+        service.CustomerNotFound, PlanNotFound, NoSubscriptionToChange, SamePlan, PlanChangeRefused,
+        PlanNotSynced,
+        StripeUnavailable, StripeRejected,
+    ),
+)
+async def change_customer_plan(
+    customer_id: uuid.UUID, change: PlanChangeRequest, session: SessionDep, resources: ResourcesDep
+) -> PlanChangeOut:
+    result = await change_plan(session, resources, customer_id, change.plan, change.when, source="admin")
+    return PlanChangeOut.of(result)
+
+
+@router.post(
+    "/customers/{customer_id}/reinstate",
+    summary="Reinstate a suspended or revoked account (audited; a new subscription if it ended)",
+    response_model=ReinstateOut,
+    responses=admin_errors(
+        service.CustomerNotFound, NotReinstatable, PlanNotSynced, StripeUnavailable, StripeRejected,
+        NotReinstatable="the account is active: only a suspended or revoked account can be reinstated",
+    ),
+)
+async def reinstate_customer(
+    customer_id: uuid.UUID, body: ReinstateRequest, session: SessionDep, resources: ResourcesDep
+) -> ReinstateOut:
+    done = await reinstate(session, resources, customer_id, reason=body.reason, source="admin")
+    return ReinstateOut(customer=CustomerOut.model_validate(done.customer),
+                        subscription=SubscriptionOut.model_validate(done.subscription),
+                        new_subscription=done.new_subscription)
 
 
 @router.get(

@@ -66,6 +66,7 @@ class SubscriptionItemOut(Orm):
     meter_event_name: str | None
     current_period_start: datetime
     current_period_end: datetime
+    ended_at: datetime | None = Field(None, description="left the subscription (plan change): counts no new units")
 
 
 class SubscriptionOut(Orm):
@@ -76,6 +77,9 @@ class SubscriptionOut(Orm):
     status: str
     current_period_start: datetime
     current_period_end: datetime
+    cancel_at: datetime | None = Field(None, description="access ends then (cancel at period end)")
+    scheduled_plan_id: str | None = Field(None, description="plan waiting for the period end")
+    scheduled_change_at: datetime | None = None
     created_at: datetime
 
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [SUBSCRIPTION_EXAMPLE]})
@@ -134,6 +138,19 @@ class StateChange(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"state": "suspended", "reason": "chargeback under review"},
     ]})
+
+
+class ReinstateRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why; kept in the audit log")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "refund was a billing error; customer keeps the license"}]})
+
+
+class ReinstateOut(BaseModel):
+    customer: CustomerOut
+    subscription: SubscriptionOut
+    new_subscription: bool = Field(description="the old subscription had ended: a new one was created")
 
 
 class PlanOut(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.accounts.service import change_state, grace_deadline
+from licensing_api.accounts.service import CustomerNotFound, change_state, grace_deadline
 from licensing_api.billing.models import Plan, Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.db import utcnow
@@ -24,10 +24,6 @@ from licensing_api.usage.models import ReportState, UsageReport
 logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row")
-
-
-class CustomerNotFound(NotFound):
-    slug, title = "customer-not-found", "Customer not found"
 
 
 class SubscriptionNotFound(NotFound):

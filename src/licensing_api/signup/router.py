@@ -17,6 +17,7 @@ from licensing_api.signup.limits import SignupLimiterDep, TooManySignups
 from licensing_api.signup.schemas import CheckoutLink, SignupRequest
 from licensing_api.signup.service import (
     CheckoutSessionNotFound,
+    SignupSecretUnreadable,
     SignupStatus,
     start_signup,
     take_signup_secret,
@@ -62,11 +63,15 @@ async def signup(
     response_model=None,
     responses={
         200: {"description": "the key (first visit), or why it is not shown", "content": {"text/html": {}}},
-        **problem_responses(CheckoutSessionNotFound, BillingDisabled, StripeUnavailable),
+        **problem_responses(CheckoutSessionNotFound, BillingDisabled, StripeUnavailable,
+                            SignupSecretUnreadable),
     },
 )
-async def signup_success(session_id: CheckoutSessionId, resources: ResourcesDep) -> HTMLResponse:
-    result = await take_signup_secret(resources, session_id)
+async def signup_success(
+    session_id: CheckoutSessionId, session: SessionDep, resources: ResourcesDep
+) -> HTMLResponse:
+    # The secret is cleared in this request's unit of work, committed before the page is sent.
+    result = await take_signup_secret(session, resources, session_id)
     if result.status is SignupStatus.KEY_READY:
         body = (
             "<h1>Welcome</h1><p>Your API key is shown <strong>only this once</strong>; "

@@ -9,13 +9,16 @@ Closing a period at ``end``: the subscription's items move to ``[end, next_end)`
 with the metered usage of ``[start, end)`` (summed meter events, price tier math) and the
 licensed items for the new period, as a draft that finalizes (metered lines computed
 again, then charged) one finalization grace later. A subscription with
-``cancel_at_period_end`` is instead ended with a final metered invoice. Period ends and
-finalizations happen in time order across all subscriptions of the clock.
+``cancel_at_period_end`` is instead ended with a final metered invoice. A subscription
+schedule's next phase starts at the boundary: the ending period's usage is invoiced with the
+old items, the new period's licensed items with the phase's. Period ends and finalizations
+happen in time order across all subscriptions of the clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 
 from .. import billing
 from ..routing import Ctx, Router
@@ -92,28 +95,32 @@ def _draft_due(ctx: Ctx, clock: dict, until: int) -> tuple[int, dict] | None:
 
 
 def close_period(ctx: Ctx, sub: dict, end: int) -> None:
+    from .schedules import transition_at
     from .subscriptions import end_subscription
 
     items = billing.sub_items(ctx, sub)
     start = items[0]["current_period_start"]
     finalize_at = end + ctx.server.config.finalization_grace_seconds
+    ending_usage = (functools.partial(billing.metered_lines, items=items), start, end)
+    before = ctx.state.view(sub)
+    replaced = transition_at(ctx, sub, end)  # a schedule's next phase brings its own items
     if sub["cancel_at_period_end"]:
-        billing.create_invoice(ctx, sub, "subscription_cycle",
-                               [(billing.metered_lines, start, end)], (start, end), finalize_at=finalize_at)
+        billing.create_invoice(ctx, sub, "subscription_cycle", [ending_usage], (start, end),
+                               finalize_at=finalize_at)
         end_subscription(ctx, sub)
         return
-    price = ctx.state.prices[items[0]["price"]]
-    rec = price["recurring"]
-    next_end = billing.add_interval(end, rec["interval"], rec["interval_count"],
-                                    sub["billing_cycle_anchor"])
-    before = ctx.state.view(sub)
-    for it in items:
-        it["current_period_start"], it["current_period_end"] = end, next_end
+    if replaced:
+        next_end = billing.sub_items(ctx, sub)[0]["current_period_end"]
+    else:
+        rec = ctx.state.prices[items[0]["price"]]["recurring"]
+        next_end = billing.add_interval(end, rec["interval"], rec["interval_count"],
+                                        sub["billing_cycle_anchor"])
+        for it in items:
+            it["current_period_start"], it["current_period_end"] = end, next_end
     after = ctx.state.view(sub)
     ctx.emit("customer.subscription.updated", after, {"items": before["items"]})
     billing.create_invoice(ctx, sub, "subscription_cycle",
-                           [(billing.metered_lines, start, end),
-                            (billing.licensed_lines, end, next_end)], (start, end),
+                           [ending_usage, (billing.licensed_lines, end, next_end)], (start, end),
                            finalize_at=finalize_at)
 
 
