@@ -173,14 +173,13 @@ class Deployment:
             self.process.wait()
             raise SystemExit(f"serve did not stop within {SERVE_STOP_SECONDS} s of SIGTERM")
 
-    async def period_units(self, item_id: uuid.UUID, hash_name: str = "") -> int:
-        """The item's units in Redis: its period totals, or another hash of the layout of
-        usage/redis_keys.py whose fields are "{item_id}:{period_start}" (e.g. PENDING)."""
-        from licensing_api.usage.redis_keys import PERIOD_TOTALS
+    async def period_units(self, item_id: uuid.UUID) -> int:
+        """The item's units in Redis: its grow-only period counters (usage/redis_keys.py)."""
+        from licensing_api.usage.redis_keys import period_totals, shard_of
 
         redis = Redis.from_url(REDIS_URL)
         try:
-            totals = await redis.hgetall(self.redis_prefix + (hash_name or PERIOD_TOTALS))
+            totals = await redis.hgetall(self.redis_prefix + period_totals(shard_of(item_id)))
         finally:
             await redis.aclose()
         return sum(int(v) for k, v in totals.items() if k.decode().startswith(f"{item_id}:"))

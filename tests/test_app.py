@@ -45,3 +45,26 @@ async def test_startup_and_shutdown_close_connections(settings):
         assert await resources.redis.ping()
         pool = resources.engine.pool
     assert pool.checkedout() == 0
+
+
+async def test_docs_work_offline_every_asset_is_served_by_the_service(client):
+    import re
+
+    page = await client.get("/docs")
+    assert page.status_code == 200
+    sources = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert sources and not [s for s in sources if "//" in s], sources  # nothing from a CDN
+    for source in sources:
+        asset = await client.get(source)
+        assert asset.status_code == 200, source
+        assert len(asset.content) > 500, source
+    assert "url: '/openapi.json'" in page.text
+    bundle = await client.get("/docs/assets/swagger-ui-bundle.js")
+    assert bundle.headers["content-type"].startswith(("text/javascript", "application/javascript"))
+
+
+async def test_405_names_every_method_of_the_path_in_allow(client):
+    response = await client.request("OPTIONS", "/v1/keys")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/problem+json"
+    assert set(response.headers["allow"].split(", ")) == {"GET", "POST"}  # two routes, one path

@@ -43,7 +43,7 @@ def test_customers_create_prints_the_key_once_and_the_id_last(cli_env):
 
 
 def test_keys_create_and_revoke(cli_env):
-    created = cli("customers", "create", "--email", "k@example.com", "--plan", "starter", env=cli_env)
+    created = cli("customers", "create", "--email", f"k-{os.getpid()}@example.com", "--plan", "starter", env=cli_env)
     customer_id = created.stdout.strip().splitlines()[-1]
 
     new_key = cli("keys", "create", "--customer", customer_id, env=cli_env)
@@ -74,3 +74,80 @@ def test_invalid_email_is_refused(cli_env):
     result = cli("customers", "create", "--email", "not-an-email", "--plan", "standard", env=cli_env)
     assert result.returncode == 2
     assert "email" in result.stderr
+
+
+def _commands(group, path=()):
+    yield path
+    for name, command in getattr(group, "commands", {}).items():
+        yield from _commands(command, (*path, name))
+
+
+def test_no_help_page_labels_flags_with_a_type():
+    import typer.main
+    from typer.testing import CliRunner
+
+    from licensing_api.cli import app
+
+    root = typer.main.get_command(app)
+    pages = 0
+    for path in _commands(root):
+        result = CliRunner().invoke(app, [*path, "--help"])
+        assert result.exit_code == 0, (path, result.output)
+        assert "<bool>" not in result.output, (path, result.output)
+        assert "--help" in result.output
+        pages += 1
+    assert pages > 10
+
+
+def _one_error_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_an_unreachable_database_is_one_line_naming_database_url(cli_env):
+    from tests.observability.serving import free_port
+
+    url = f"postgresql+asyncpg://postgres:hunter2@127.0.0.1:{free_port()}/licensing"
+    for command in (("db", "upgrade"), ("customers", "list")):
+        line = _one_error_line(cli(*command, env={**cli_env, "DATABASE_URL": url}))
+        assert line.startswith("error: cannot reach the database (DATABASE_URL=postgresql+asyncpg://postgres:***@"), line
+        assert "hunter2" not in line
+
+
+def test_a_missing_database_is_one_line_saying_how_to_create_it(cli_env):
+    url = "postgresql+asyncpg://postgres@127.0.0.1:5432/licensing_no_such_database"
+    for command in (("db", "upgrade"), ("customers", "list")):
+        line = _one_error_line(cli(*command, env={**cli_env, "DATABASE_URL": url}))
+        assert "database 'licensing_no_such_database' does not exist" in line
+        assert "createdb licensing_no_such_database" in line
+
+
+async def test_a_database_without_migrations_says_run_db_upgrade(cli_env):
+    import asyncio
+
+    from tests.support import infra
+
+    name = await infra.create_database("licensing_unmigrated")
+    env = {**cli_env, "DATABASE_URL": infra.async_url(name)}
+    try:
+        for command in (("customers", "create", "--email", "new@example.com", "--plan", "standard"),
+                        ("usage", "status")):
+            result = await asyncio.to_thread(cli, *command, env=env)
+            line = _one_error_line(result)
+            assert line.endswith("; run licensing-api db upgrade"), line
+        upgraded = await asyncio.to_thread(cli, "db", "upgrade", env=env)
+        assert upgraded.returncode == 0, upgraded.stderr
+        status = await asyncio.to_thread(cli, "usage", "status", env=env)
+        assert status.returncode == 0, status.stderr
+    finally:
+        await infra.drop_database(name)
+
+
+def test_an_unwritable_sqlite_folder_is_one_line(cli_env, tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o500)
+    url = f"sqlite+aiosqlite:///{tmp_path}/ro/sub/licensing.db"
+    line = _one_error_line(cli("usage", "status", env={**cli_env, "DATABASE_URL": url}))
+    assert "cannot open the SQLite file" in line

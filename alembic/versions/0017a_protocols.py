@@ -14,7 +14,7 @@ import licensing_api.db
 
 
 revision: str = '0017a_protocols'
-down_revision: str | None = '0002'
+down_revision: str | None = '0016a_provisioning_attempts'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -68,6 +68,8 @@ def new_id() -> uuid.UUID:
 
 
 def create_engine(database_url: str, **kwargs: Any) -> AsyncEngine:
+    # A statement's parameters (key digests, emails) never reach an error message or log line.
+    kwargs.setdefault("hide_parameters", True)
     if database_url.startswith("sqlite"):
         engine = create_async_engine(database_url, **kwargs)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)

@@ -12,6 +12,8 @@ from starlette.types import ASGIApp
 from licensing_api.access.runtime import install_access, open_hot_path
 from licensing_api.accounts.grace import grace_check_task
 from licensing_api.admin.router import router as admin_router
+from licensing_api.api_docs import install_offline_docs
+from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.bots.router import router as bots_router
 from licensing_api.bots.runtime import open_bots
@@ -33,6 +35,7 @@ from licensing_api.resources import open_resources
 from licensing_api.security.failed_lookups import install_failed_key_lookup_limiter
 from licensing_api.security.middleware import SecurityHeaders, html_csp, install_security
 from licensing_api.settings import Settings, load_settings
+from licensing_api.signup.limits import install_signup_limiter
 from licensing_api.signup.router import router as signup_router
 from licensing_api.standards.service import install_standards
 from licensing_api.usage.flusher_task import run_usage_flusher
@@ -66,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[dict[str, Any]]:
-        async with writing_access_log(access_log), open_resources(settings, catalogue) as resources:
+        async with writing_access_log(access_log), open_resources(
+            settings, catalogue, keep_embedded_redis=True
+        ) as resources:
             async with grace_check_task(resources), run_usage_flusher(resources), AsyncExitStack() as stack:
                 bots = await stack.enter_async_context(open_bots(resources))
                 content = await stack.enter_async_context(site_content(settings)) if settings.origin_url else None
@@ -84,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version="0.1.0",
         description=API_DESCRIPTION,
         lifespan=lifespan,
+        docs_url=None,  # served by install_offline_docs, without a CDN
     )
     install_error_handlers(app)
     document_problem_errors(app)
@@ -91,6 +97,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_failed_key_lookup_limiter(
         app, settings.failed_key_lookup_limit, settings.failed_key_lookup_window_seconds
     )
+    install_signup_limiter(app, settings.signup_limit, settings.signup_window_seconds)
     install_access(app)  # early responses of the access checks, OpenAPI security schemes
     # Routes are matched in order and every miss costs; the crawlers' hot path goes first.
     app.include_router(content_router)
@@ -101,9 +108,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(usage_router)
     app.include_router(keys_router)
     app.include_router(bots_router)
+    app.include_router(plan_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list
+    install_offline_docs(app)
     forward_auth = install_forward_auth(app, settings)  # GET /v1/authorize, answered by the edge
     app.include_router(gateway_router)
     app.state.access_log = access_log

@@ -40,7 +40,21 @@ UNITS_REPORTED = Counter(
     "licensing_usage_units_reported_total", "units acknowledged by Stripe"
 )
 USAGE_REPORTS = Counter(
-    "licensing_usage_reports_total", "usage report send outcomes", ["outcome"]  # sent|retry|failed
+    "licensing_usage_reports_total", "usage report send outcomes",
+    ["outcome"],  # sent|retry|failed|local|settled (found in Stripe's record)|reopened
+)
+USAGE_REDIS_REGRESSIONS = Counter(
+    "licensing_usage_redis_regressions_total",
+    "Redis usage counters found below what the ledger already holds (Redis lost writes)",
+    ["counter"],  # item_period | key_day
+)
+USAGE_REDIS_REGRESSED_UNITS = Counter(
+    "licensing_usage_redis_regressed_units_total",
+    "units by which regressed item-period counters were below their watermark",
+)
+USAGE_METER_ERRORS = Counter(
+    "licensing_usage_meter_errors_total",
+    "meter events Stripe rejected asynchronously (meter error reports)", ["code"],
 )
 USAGE_FLUSH_DURATION = Histogram(
     "licensing_usage_flush_duration_seconds", "duration of one flush"
@@ -50,7 +64,7 @@ USAGE_FLUSH_LAG = Gauge(
     multiprocess_mode="mostrecent",
 )
 USAGE_UNITS_BY_STATE = Gauge(
-    "licensing_usage_units", "units by ledger state", ["state"],  # pending_redis|in_flight|reported|failed
+    "licensing_usage_units", "units by ledger state", ["state"],  # in_flight|failed
     multiprocess_mode="mostrecent",
 )
 STRIPE_CALLS = Counter(

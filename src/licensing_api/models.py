@@ -6,7 +6,10 @@ from licensing_api.bots.models import Bot, BotKey, BotStatus
 from licensing_api.db import Base
 from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
 from licensing_api.olp.models import LicenseToken
-from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport
+from licensing_api.signup.models import SignupSecret
+from licensing_api.usage.models import (
+    KeyDailyUsage, MeterErrorReport, ReportState, UsageFlush, UsageReport, UsageWatermark,
+)
 from licensing_api.webhooks.models import WebhookEvent
 
 __all__ = [
@@ -22,13 +25,16 @@ __all__ = [
     "KeyKind",
     "KeyStatus",
     "LicenseToken",
+    "MeterErrorReport",
     "Plan",
     "PlanKind",
     "ReportState",
+    "SignupSecret",
     "Subscription",
     "SubscriptionItem",
     "SubscriptionItemKind",
     "UsageFlush",
     "UsageReport",
+    "UsageWatermark",
     "WebhookEvent",
 ]

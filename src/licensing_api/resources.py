@@ -13,7 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.billing.stripe_client import create_stripe_client, new_http_client
 from licensing_api.db import close_sessionmaker, create_engine, create_sessionmaker
+from licensing_api.embedded_redis import load_snapshot, save_snapshot
 from licensing_api.redis import create_redis
+from licensing_api.sealing import SecretSealer
 from licensing_api.settings import Settings
 
 
@@ -25,6 +27,7 @@ class Resources:
     redis: Redis
     catalogue: PlanCatalogue
     stripe: StripeClient | None  # None: billing off
+    sealer: SecretSealer  # short-lived secrets kept in the database
 
     def redis_key(self, *parts: str) -> str:
         """A namespaced Redis key or channel name, e.g. `licensing:usage:pending`."""
@@ -32,10 +35,21 @@ class Resources:
 
 
 @asynccontextmanager
-async def open_resources(settings: Settings, catalogue: PlanCatalogue) -> AsyncIterator[Resources]:
-    """Open the engine and Redis client for one process (app lifespan or CLI) and close them."""
+async def open_resources(
+    settings: Settings, catalogue: PlanCatalogue, *, keep_embedded_redis: bool = False
+) -> AsyncIterator[Resources]:
+    """Open the engine and Redis client for one process (app lifespan or CLI) and close them.
+
+    `keep_embedded_redis` (the service, never the CLI: only the process that owns the
+    in-process Redis may write its snapshot): with REDIS_URL=memory://, load the snapshot
+    of the previous run and save one on the way out (`embedded_redis.py`).
+    """
     engine = create_engine(settings.database_url)
     redis = create_redis(settings.redis_url)
+    embedded_file = settings.embedded_redis_file if (
+        keep_embedded_redis and settings.redis_url == "memory://") else None
+    if embedded_file is not None:
+        await load_snapshot(redis, embedded_file)
     stripe_http = new_http_client()
     sessionmaker = create_sessionmaker(engine)
     try:
@@ -46,9 +60,12 @@ async def open_resources(settings: Settings, catalogue: PlanCatalogue) -> AsyncI
             redis=redis,
             catalogue=catalogue,
             stripe=create_stripe_client(settings, stripe_http),
+            sealer=SecretSealer.from_settings(settings),
         )
     finally:
         await close_sessionmaker(sessionmaker)
         await stripe_http.close_async()
+        if embedded_file is not None:
+            await save_snapshot(redis, embedded_file)
         await redis.aclose()
         await engine.dispose()

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+
 import typer
 import uvicorn
 
-from licensing_api.cli_support import fail_on_config_errors
+from licensing_api.cli_support import cli_command, fail_on_config_errors
 from licensing_api.db_cli import upgrade_database
+from licensing_api.http_limits import PROTOCOL as BOUNDED_HTTP_PROTOCOL
 from licensing_api.observability.multiprocess import prepare_metrics_dir
-from licensing_api.settings import load_settings
+from licensing_api.settings import link_host, load_settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20  # keep below the orchestrator's kill timeout (k8s: 30 s)
 
@@ -23,6 +26,12 @@ def serve(
 ) -> None:
     """Run the HTTP service."""
     with fail_on_config_errors():
+        # Each worker builds its settings from the environment: pass it what we bind, so
+        # links (PUBLIC_BASE_URL's default) follow `--host`/`--port`.
+        if host is not None:
+            os.environ["HOST"] = host
+        if port is not None:
+            os.environ["PORT"] = str(port)
         settings = load_settings()
         if migrate:
             upgrade_database(settings.database_url)
@@ -33,10 +42,10 @@ def serve(
             err=True,
         )
         raise typer.Exit(2)
-    host = host or settings.host
-    port = port or settings.port
-    typer.echo(f"licensing-api on http://{host}:{port} (docs at /docs); "
-               "create a customer and key: licensing-api customers create --email you@example.com --plan standard")
+    host, port = settings.host, settings.port
+    typer.echo(f"licensing-api on http://{link_host(host)}:{port}, docs at {settings.public_base_url}/docs; "
+               f"create a customer and key: {cli_command()} customers create "
+               "--email you@example.com --plan standard")
     clean_up_metrics = prepare_metrics_dir(settings.prometheus_multiproc_dir, workers)
     try:
         # On SIGTERM each worker stops accepting, lets in-flight requests finish (up to the
@@ -50,6 +59,7 @@ def serve(
             log_level=settings.log_level,
             access_log=False,
             timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+            http=BOUNDED_HTTP_PROTOCOL,  # header size and count limits (http_limits.py)
         )
     finally:
         clean_up_metrics()

@@ -6,6 +6,7 @@ Names are part of the public contract (`CONTRACT.md`). Nothing else in the code 
 
 from __future__ import annotations
 
+import difflib
 import re
 from functools import cached_property
 from pathlib import Path
@@ -39,6 +40,10 @@ class Settings(BaseSettings):
     redis_url: str = Field(
         "memory://", description="redis://… or memory:// (in-process, one worker only)"
     )
+    embedded_redis_file: Path = Field(
+        Path("var/embedded-redis.json"),
+        description="with REDIS_URL=memory://: where the service keeps its Redis across a restart",
+    )
     redis_key_prefix: str = Field(
         "licensing:", description="prefix of every Redis key and channel this service uses"
     )
@@ -56,6 +61,11 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(None, description="bearer token for /admin/*")
     usage_flush_interval_seconds: float = Field(
         60, description="how often usage is reported to Stripe"
+    )
+    late_usage_grace_minutes: float = Field(
+        50,
+        description="minutes after a period ends during which its late units are still "
+        "stamped inside it; keep it below the Stripe account's invoice finalization grace",
     )
     grace_period_days: int = Field(7, description="access kept after a failed payment")
     grace_check_interval_seconds: float = Field(
@@ -81,7 +91,7 @@ class Settings(BaseSettings):
     )
 
     public_base_url: str = Field(
-        "http://127.0.0.1:8000", description="absolute URL crawlers and browsers use"
+        "", description="absolute URL crawlers and browsers use; unset: http://HOST:PORT"
     )
     host: str = Field("127.0.0.1", description="address `serve` binds")
     port: int = Field(8000, description="port `serve` binds")
@@ -144,6 +154,12 @@ class Settings(BaseSettings):
     )
     failed_key_lookup_window_seconds: float = Field(
         60, description="sliding window of the failed API-key lookup limit"
+    )
+    signup_limit: int = Field(
+        5, description="POST /v1/signup attempts per client address per window before 429"
+    )
+    signup_window_seconds: float = Field(
+        3600, description="sliding window of the signup limit"
     )
     prometheus_multiproc_dir: Path | None = Field(
         None, description="prometheus_client multiprocess folder; `serve --workers N>1` sets it"
@@ -216,7 +232,7 @@ class Settings(BaseSettings):
     @field_validator("stripe_api_base", "public_base_url")
     @classmethod
     def _http_url(cls, value: str | None) -> str | None:
-        if value is not None and not value.startswith(("http://", "https://")):
+        if value and not value.startswith(("http://", "https://")):
             raise ValueError("use an absolute http:// or https:// URL")
         return value.rstrip("/") if value else value
 
@@ -246,6 +262,15 @@ class Settings(BaseSettings):
     def _flush_interval(cls, value: float) -> float:
         if not 0.1 <= value <= 3600:
             raise ValueError("use a number of seconds between 0.1 and 3600")
+        return value
+
+    @field_validator("late_usage_grace_minutes")
+    @classmethod
+    def _late_usage_grace(cls, value: float) -> float:
+        # Stripe's finalization grace is 1 hour by default and at most 72 hours.
+        if not 0 <= value < 72 * 60:
+            raise ValueError("use minutes from 0 to below 4320, under the account's "
+                             "finalization grace (Stripe's default 60: keep the default 50)")
         return value
 
     @field_validator("grace_period_days")
@@ -419,6 +444,20 @@ class Settings(BaseSettings):
     def free_path_list(self) -> list[str]:
         return free_path_patterns(self.free_paths)
 
+    @field_validator("signup_limit")
+    @classmethod
+    def _signup_limit(cls, value: int) -> int:
+        if not 1 <= value <= 100_000:
+            raise ValueError("use a whole number of signups between 1 and 100000")
+        return value
+
+    @field_validator("signup_window_seconds")
+    @classmethod
+    def _signup_window(cls, value: float) -> float:
+        if not 1 <= value <= 7 * 86_400:
+            raise ValueError("use a number of seconds between 1 and 604800")
+        return value
+
     @property
     def cors_origin_list(self) -> list[str]:
         return [o.strip().rstrip("/") for o in self.cors_origins.split(",") if o.strip()]
@@ -439,11 +478,17 @@ class Settings(BaseSettings):
 
     @field_validator("permitted_usage", "prohibited_usage")
     @classmethod
-    def _usage_tokens(cls, value: str) -> str:
+    def _usage_tokens(cls, value: str, info: ValidationInfo) -> str:
         tokens = value.replace(",", " ").split()
         unknown = [t for t in tokens if t not in RSL_USAGE_TOKENS]
         if unknown:
             raise ValueError(f"unknown usage {unknown[0]!r}; use {' '.join(RSL_USAGE_TOKENS)}")
+        if info.field_name == "prohibited_usage":  # validated after permitted_usage
+            both = set(tokens) & set(str(info.data.get("permitted_usage", "")).split())
+            if both:
+                raise ValueError(
+                    f"PERMITTED_USAGE also names {sorted(both)[0]}; keep it in one of the two"
+                )
         return " ".join(tokens)
 
     @field_validator("robots_rules_file")
@@ -482,12 +527,9 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
-    def _usage_not_both(self) -> "Settings":
-        both = set(self.permitted_usage.split()) & set(self.prohibited_usage.split())
-        if both:
-            raise ValueError(
-                f"PERMITTED_USAGE and PROHIBITED_USAGE both name {sorted(both)[0]}; keep it in one"
-            )
+    def _links_follow_the_bound_address(self) -> "Settings":
+        if not self.public_base_url:
+            self.public_base_url = f"http://{link_host(self.host)}:{self.port}"
         return self
 
     @property
@@ -508,6 +550,11 @@ class Settings(BaseSettings):
 
 def free_path_patterns(value: str) -> list[str]:
     return [p.strip() for p in value.replace("\n", ",").split(",") if p.strip()]
+def link_host(host: str) -> str:
+    """The host part of links to a service bound to `host` (a wildcard address means this host)."""
+    if host in ("", "0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host
 
 
 def load_settings(**overrides: object) -> Settings:
@@ -518,10 +565,45 @@ def load_settings(**overrides: object) -> Settings:
         raise SettingsError(_one_line(exc)) from None
 
 
+def unknown_env_file_settings(env_file: Path | str = ".env") -> list[str]:
+    """One warning per name in `env_file` that is no setting (they are ignored), with the
+    nearest setting's name: a typo there would otherwise silently keep the default."""
+    from dotenv import dotenv_values
+
+    path = Path(env_file)
+    if not path.is_file():
+        return []
+    known = [name.upper() for name in Settings.model_fields]
+    warnings = []
+    for name in dotenv_values(path):
+        if name.upper() in known or name.upper() in PASSED_THROUGH_VARIABLES:
+            continue
+        nearest = difflib.get_close_matches(name.upper(), known, n=1, cutoff=0.6)
+        hint = f"; did you mean {nearest[0]}?" if nearest else ""
+        warnings.append(f"{path}: {name} is not a setting and is ignored{hint}")
+    return warnings
+
+
+# Read from the environment by the libraries we run, not by `Settings`.
+PASSED_THROUGH_VARIABLES = frozenset({"FORWARDED_ALLOW_IPS"})
+
+_PARSE_ERRORS = {
+    "int_parsing": "a whole number", "int_from_float": "a whole number",
+    "float_parsing": "a number", "bool_parsing": "true or false",
+}
+
+
 def _one_line(exc: ValidationError) -> str:
     problems = []
     for error in exc.errors():
-        name = str(error["loc"][0]).upper() if error["loc"] else "settings"
-        message = error["msg"].removeprefix("Value error, ")
+        field_name = str(error["loc"][0]) if error["loc"] else ""
+        name = field_name.upper() or "settings"
+        kind = _PARSE_ERRORS.get(error["type"])
+        if kind is not None and field_name in Settings.model_fields:
+            default = Settings.model_fields[field_name].default
+            shown = str(default).lower() if isinstance(default, bool) else default
+            message = f"{error['input']!r} is not {kind}; use {kind} such as the default, {shown}"
+        else:
+            message = error["msg"].removeprefix("Value error, ")
         problems.append(f"{name}: {message}")
     return "invalid setting " + "; ".join(problems)

@@ -14,7 +14,7 @@ from licensing_api.billing.provisioning import provision_local_customer
 from licensing_api.db import session_scope
 from licensing_api.keys.service import create_key
 from licensing_api.resources import Resources
-from licensing_api.usage.redis_keys import item_period_field
+from licensing_api.usage.redis_keys import item_period_field, period_totals_of
 
 
 @dataclass(frozen=True)
@@ -73,6 +73,6 @@ async def set_account_state(
 
 async def period_total(resources: Resources, crawler: Crawler) -> int:
     raw = await resources.redis.hget(
-        resources.redis_key("usage:period"), crawler.period_field
+        resources.redis_key(period_totals_of(crawler.period_field)), crawler.period_field
     )
     return int(raw or 0)

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 from licensing_api.db import utcnow
+from licensing_api.usage import redis_keys
 from tests.access.helpers import another_key, new_crawler, set_account_state
 
 ITEM = "/v1/content/sourdough-chemistry"
@@ -128,7 +129,8 @@ async def test_the_plan_cap_is_429_until_the_period_ends(api):
 
 async def test_the_cap_counts_units_that_other_workers_moved_to_redis(api):
     crawler = await new_crawler(api.resources, plan="capped")
-    await api.resources.redis.hset(api.resources.redis_key("usage:period"), crawler.period_field, 3)
+    await api.resources.redis.hset(
+        api.resources.redis_key(redis_keys.period_totals_of(crawler.period_field)), crawler.period_field, 3)
     assert (await api.client.get(ITEM, headers=crawler.headers)).status_code == 429
 
 
@@ -163,8 +165,11 @@ async def test_several_keys_of_one_customer_count_toward_its_one_usage_item(api)
     last = await api.client.get(ITEM, headers=keys[0].headers)
     assert last.headers["X-Usage-Units"] == "7"
     await api.hot_path.tally.move_once()
-    pending = await api.resources.redis.hget(api.resources.redis_key("usage:period"), crawler.period_field)
-    assert int(pending) == 7
-    by_key = await api.resources.redis.hgetall(api.resources.redis_key("usage:pending_by_key"))
-    per_key = {field.decode().rsplit(":", 1)[0]: int(units) for field, units in by_key.items()}
+    counted = await api.resources.redis.hget(
+        api.resources.redis_key(redis_keys.period_totals_of(crawler.period_field)), crawler.period_field)
+    assert int(counted) == 7
+    per_key = {}
+    for shard in range(redis_keys.SHARDS):
+        by_key = await api.resources.redis.hgetall(api.resources.redis_key(redis_keys.key_days(shard)))
+        per_key.update({field.decode().rsplit(":", 1)[0]: int(units) for field, units in by_key.items()})
     assert [per_key[str(key.key_id)] for key in keys] == [3, 2, 2]

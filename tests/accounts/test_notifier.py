@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import socketserver
@@ -16,7 +17,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from asgi_lifespan import LifespanManager
 
+from licensing_api.accounts.models import AccountState, Customer
+from licensing_api.accounts.service import change_state
+from licensing_api.db import session_scope
+from licensing_api.main import create_app
 from licensing_api.accounts.notifier import (
     AccountNotice,
     LogNotifier,
@@ -27,19 +33,27 @@ from licensing_api.accounts.notifier import (
     deliver_notice,
 )
 from licensing_api.settings import SettingsError, load_settings
+from tests.webhooks.builders import customer_row, linked_customer
 
 NOTICE = AccountNotice(NoticeKind.PAYMENT_FAILED, uuid.uuid4(), "crawler@example.com",
                        "payment_failed", datetime(2026, 12, 3, tzinfo=UTC))
 
 
 @contextmanager
-def json_receiver() -> Iterator[tuple[str, list[dict[str, Any]]]]:
+def json_receiver(failures: int = 0) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """A notice endpoint; answers 503 to the first `failures` posts (those are not kept)."""
     received: list[dict[str, Any]] = []
+    refused = [failures]
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:  # noqa: N802
-            received.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            self.send_response(204)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            if refused[0] > 0:
+                refused[0] -= 1
+                self.send_response(503)
+            else:
+                received.append(body)
+                self.send_response(204)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -129,3 +143,23 @@ def test_bad_notifier_or_action_settings_stop_start_up_with_one_line(overrides, 
         load_settings(_env_file=None, **overrides)
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value)
+
+
+async def test_a_notice_that_fails_after_the_commit_is_sent_again(settings):
+    """The state change stands at once; the notice arrives on a later attempt."""
+    with json_receiver(failures=1) as (url, received):
+        app = create_app(settings.model_copy(update={"notifier": "webhook", "notifier_webhook_url": url}))
+        async with LifespanManager(app) as manager:
+            resources = manager._state["resources"]
+            customer = await linked_customer(resources)
+            async with session_scope(resources.sessionmaker) as session:
+                row = await session.get(Customer, customer.id)
+                await change_state(session, resources, row, AccountState.SUSPENDED,
+                                   reason="test", source="test")
+            assert (await customer_row(resources, customer.id)).state == AccountState.SUSPENDED
+            assert received == []
+            for _ in range(100):  # the first retry comes half a second later
+                if received:
+                    break
+                await asyncio.sleep(0.05)
+    assert [(n["kind"], n["customer_id"]) for n in received] == [("suspended", str(customer.id))]

@@ -8,13 +8,25 @@ import sys
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.accounts.reconcile import reconcile
 from licensing_api.accounts.service import change_state
+from licensing_api.billing.models import Plan, SubscriptionItem
 from licensing_api.db import session_scope, utcnow
-from tests.webhooks.builders import customer_row, linked_customer, set_state, subscription_row
+from tests.webhooks.builders import (
+    customer_row,
+    deliver,
+    event,
+    linked_customer,
+    set_state,
+    stripe_object,
+    subscription_row,
+    unique,
+)
 from tests.webhooks.served import provision
+from tests.stripe_server.helpers import advance_clock
 
 pytestmark = pytest.mark.usefixtures("clean_database")
 
@@ -38,8 +50,8 @@ async def test_missed_payment_failure_sets_past_due_and_the_new_period(synced, s
     stripe_client.v1.customers.update(customer.stripe_customer_id, {
         "invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
     period_end = (await subscription_row(synced, subscription_id)).current_period_end
-    stripe_client.v1.test_helpers.test_clocks.advance(
-        clock.id, {"frozen_time": int(period_end.timestamp()) + 60})
+    # Past the cycle invoice's finalization grace (1 h), when its payment is attempted.
+    advance_clock(stripe_client, clock.id, int(period_end.timestamp()) + 3600 + 60)
     report = await reconcile(synced)
     assert changes_of(report, subscription_id) == [
         "status active → past_due", "period", "account active → past_due"]
@@ -103,3 +115,41 @@ def test_reconcile_command_without_billing_fails_with_one_line(settings):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.startswith("error: billing is off")
+
+
+async def test_a_missed_event_retried_after_reconcile_still_applies(synced, client, stripe_client):
+    """The outage case: an emailed invoice's payment fails while the webhook endpoint is down
+    (the subscription stays active in Stripe), reconcile runs, then Stripe retries the event."""
+    a_day_ago = int(utcnow().timestamp()) - 86400
+    clock = stripe_client.v1.test_helpers.test_clocks.create({"frozen_time": a_day_ago})
+    customer, _, _ = await provision(synced, stripe_client, clock=clock.id)
+    missed_at = a_day_ago + 60  # after everything the subscription records, before reconcile
+    await reconcile(synced)
+    invoice = stripe_object("invoice", id=unique("in"), customer=customer.stripe_customer_id,
+                            status="open", created=missed_at, collection_method="send_invoice")
+    response = await deliver(client, event("invoice.payment_failed", invoice, missed_at))
+    assert response.json()["outcome"] == "applied"
+    assert (await customer_row(synced, customer.id)).state == AccountState.PAST_DUE
+
+
+async def test_reconcile_repairs_a_plan_change_made_in_stripe(synced, stripe_client):
+    """The webhook of a Dashboard plan change was missed: reconcile mirrors plan and items."""
+    customer, subscription_id, _ = await provision(synced, stripe_client)
+    async with session_scope(synced.sessionmaker) as session:
+        standard, premium = await session.get(Plan, "standard"), await session.get(Plan, "premium")
+    items = stripe_client.v1.subscriptions.retrieve(subscription_id)["items"].data
+    by_price = {item.price.id: item.id for item in items}
+    stripe_client.v1.subscriptions.update(subscription_id, {"items": [
+        {"id": by_price[standard.stripe_base_price_id], "price": premium.stripe_base_price_id},
+        {"id": by_price[standard.stripe_metered_price_id], "price": premium.stripe_metered_price_id},
+    ], "proration_behavior": "none"})
+    report = await reconcile(synced)
+    assert "plan" in changes_of(report, subscription_id)
+    row = await subscription_row(synced, subscription_id)
+    assert row.plan_id == "premium"
+    async with session_scope(synced.sessionmaker) as session:
+        live = list(await session.scalars(select(SubscriptionItem.meter_event_name).where(
+            SubscriptionItem.subscription_id == row.id, SubscriptionItem.ended_at.is_(None),
+            SubscriptionItem.kind == "metered")))
+    assert live == ["licensed_requests.premium"]
+    assert changes_of(await reconcile(synced), subscription_id) == []  # once

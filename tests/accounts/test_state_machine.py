@@ -57,9 +57,23 @@ async def test_payment_failure_grants_the_configured_grace_period(resources):
     customer = await linked_customer(resources)
     async with session_scope(resources.sessionmaker) as session:
         row = await session.get(Customer, customer.id)
-        await mark_payment_failed(session, resources, row, failed_at=T, reason="test", source="test")
+        await mark_payment_failed(session, resources, row, failed_at=T, reason="test", source="test",
+                                  now=T + timedelta(minutes=5))
     row = await customer_row(resources, customer.id)
+    assert row.state == AccountState.PAST_DUE
     assert row.grace_until == T + timedelta(days=resources.settings.grace_period_days)
+
+
+async def test_a_failure_learned_after_its_grace_period_suspends_without_a_past_deadline(resources):
+    customer = await linked_customer(resources)
+    grace = timedelta(days=resources.settings.grace_period_days)
+    async with session_scope(resources.sessionmaker) as session:
+        row = await session.get(Customer, customer.id)
+        await mark_payment_failed(session, resources, row, failed_at=T, reason="test", source="test",
+                                  now=T + grace)
+    row = await customer_row(resources, customer.id)
+    assert (row.state, row.grace_until) == (AccountState.SUSPENDED, None)
+    assert (await audit_states(resources, customer.id))[-1] == ("active", "suspended")
 
 
 async def test_leaving_past_due_clears_the_grace_deadline(resources):

@@ -16,6 +16,7 @@ from licensing_api.billing.service import subscription_items
 from licensing_api.db import session_scope
 from licensing_api.resources import open_resources
 from tests.billing.stripe_setup import unique_catalogue, unique_email, with_billing
+from tests.stripe_server.helpers import advance_clock
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z: the test clock's start
 
@@ -46,14 +47,14 @@ async def test_period_invoice_equals_the_estimate(settings, stripe_server, strip
     subscription = stripe_client.v1.subscriptions.create(
         {"customer": customer.id, "items": subscription_items(plan)})
     period_end = subscription["items"].data[0].current_period_end
-    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": T0 + 7200})
+    advance_clock(stripe_client, clock.id, T0 + 7200)
     if spec.meter_event_name:
         for part in (units // 3, units - units // 3):
             stripe_client.v1.billing.meter_events.create({
                 "event_name": spec.meter_event_name, "timestamp": T0 + 3600,
                 "payload": {"stripe_customer_id": customer.id, "value": str(part)}})
 
-    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": period_end + 3600})
+    advance_clock(stripe_client, clock.id, period_end + 3600)  # the draft finalizes
 
     invoice = next(i for i in stripe_client.v1.invoices.list({"subscription": subscription.id}).data
                    if i.billing_reason == "subscription_cycle")

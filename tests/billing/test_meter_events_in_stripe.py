@@ -1,4 +1,5 @@
-"""The meters `plans sync` creates reject what Stripe rejects (service's async SDK client)."""
+"""The meters `plans sync` creates reject what Stripe rejects (service's async SDK client):
+at once what Stripe checks at once, later (in a meter error report) the rest."""
 
 from __future__ import annotations
 
@@ -24,10 +25,13 @@ async def send(resources, plan, customer_id, value, **extra):  # type: ignore[no
             "payload": {"stripe_customer_id": customer_id, "value": str(value)}, **extra})
 
 
-async def test_a_meter_event_for_an_unknown_customer_is_rejected(billing_resources, standard):
-    with pytest.raises(StripeRejected) as raised:
-        await send(billing_resources, standard, "cus_doesnotexist", 1)
-    assert raised.value.stripe_code == "meter_event_customer_not_found"
+async def test_a_meter_event_for_an_unknown_customer_is_accepted_then_rejected(
+    billing_resources, standard, stripe_server
+):
+    accepted = await send(billing_resources, standard, "cus_doesnotexist", 1, identifier=f"ghost-{uuid.uuid4()}")
+    stripe_server.validate_meter_events()
+    [dropped] = [e for e in stripe_server.meter_errors() if e["event"].get("identifier") == accepted.identifier]
+    assert dropped["code"] == "meter_event_customer_not_found"
 
 
 async def test_a_duplicate_identifier_is_rejected_and_counted_once(

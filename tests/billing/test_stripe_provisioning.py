@@ -153,3 +153,57 @@ async def test_fixed_and_metered_plans_get_one_item_each(billing_resources, cata
         subscription = stripe_client.v1.subscriptions.retrieve(provisioned.subscription.stripe_subscription_id)
         assert len(subscription["items"].data) == 1
         assert provisioned.usage_item.kind == kind
+
+
+async def test_a_rerun_after_the_customer_was_deleted_in_stripe_creates_afresh(
+    billing_resources, standard, stripe_client
+):
+    # Same email and plan: idempotency keys from the parameters alone would make Stripe
+    # replay the deleted customer and its subscription for 24 hours.
+    email = unique_email()
+    first = await provision(billing_resources, email, standard)
+    stripe_client.v1.customers.delete(first.customer.stripe_customer_id)
+    async with session_scope(billing_resources.sessionmaker) as session:  # what customer.deleted does
+        (await session.get(Customer, first.customer.id)).state = AccountState.REVOKED
+
+    second = await provision(billing_resources, email, standard)
+
+    assert second.customer.id != first.customer.id
+    assert second.customer.stripe_customer_id != first.customer.stripe_customer_id
+    assert not getattr(stripe_client.v1.customers.retrieve(second.customer.stripe_customer_id), "deleted", False)
+    assert second.subscription.stripe_subscription_id != first.subscription.stripe_subscription_id
+    assert is_well_formed(second.first_key.secret)
+
+
+async def test_a_rerun_after_an_abandoned_attempt_whose_customer_was_deleted_creates_afresh(
+    billing_resources, standard, stripe_server, stripe_client
+):
+    email = unique_email()
+    stripe_server.inject_fault("POST", "/v1/subscriptions", "error", MAX_NETWORK_RETRIES + 1)
+    try:
+        with pytest.raises(StripeUnavailable):
+            await provision(billing_resources, email, standard)
+    finally:
+        stripe_server.clear_faults()
+    (half_made,) = stripe_client.v1.customers.list({"email": email}).data
+    stripe_client.v1.customers.delete(half_made.id)  # the operator cleans up
+
+    provisioned = await provision(billing_resources, email, standard)
+
+    assert provisioned.customer.stripe_customer_id != half_made.id
+    assert stripe_counts(stripe_client, email) == (1, 1)  # deleted customers are not listed
+    assert await local_counts(billing_resources, email) == (1, 1, 2, 1)
+
+
+async def test_the_same_email_on_another_plan_is_refused_not_a_second_customer(
+    billing_resources, standard, catalogue, plan_ids, stripe_client
+):
+    from licensing_api.billing.provisioning import EmailOnAnotherPlan
+
+    email = unique_email()
+    first = await provision(billing_resources, email, standard)
+    await sync_catalogue(billing_resources, billing_resources.stripe)
+
+    with pytest.raises(EmailOnAnotherPlan, match=f"already customer {first.customer.id}"):
+        await provision(billing_resources, email, catalogue.get(plan_ids["premium"]))
+    assert stripe_counts(stripe_client, email) == (1, 1)

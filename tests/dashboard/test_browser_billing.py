@@ -27,6 +27,7 @@ from licensing_api.settings import Settings
 from tests.dashboard.conftest import service_settings
 from tests.dashboard.browser_steps import crawl, shown, sign_in
 from tests.support.browser import running_service, screenshot, wait_for
+from tests.stripe_server.helpers import advance_clock
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +119,7 @@ async def test_the_estimate_on_the_page_equals_the_invoice_stripe_computes(
     assert page_total == usage["estimated_amount"] == estimate_bill(spec, REQUESTS).total_amount == 1002
 
     period_end = subscription["items"].data[0].current_period_end
-    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": period_end + 3600})
+    advance_clock(stripe_client, clock.id, period_end + 3600)  # the draft finalizes
     invoice = next(i for i in stripe_client.v1.invoices.list({"customer": customer.id}).data
                    if i.billing_reason == "subscription_cycle")
     metered_price = subscription_items_price(stripe_client, subscription.id)

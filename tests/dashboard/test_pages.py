@@ -94,7 +94,7 @@ async def test_the_page_shows_the_numbers_of_the_usage_service(client, resources
     provisioned = await _customer(resources)
     item = provisioned.usage_item
     await resources.redis.hset(
-        resources.redis_key(redis_keys.PERIOD_TOTALS),
+        resources.redis_key(redis_keys.period_totals(redis_keys.shard_of(item.id))),
         redis_keys.item_period_field(item.id, item.current_period_start),
         3505,
     )
@@ -112,14 +112,15 @@ async def test_the_page_shows_the_numbers_of_the_usage_service(client, resources
     assert format_amount(10251, "usd") in page  # 2,505 × $0.001 = $2.505 → $2.51 (half up)
 
 
-async def test_daily_usage_adds_flushed_days_and_units_still_pending_in_redis(client, resources):
+async def test_daily_usage_shows_redis_counters_ahead_of_the_flushed_days(client, resources):
     provisioned = await _customer(resources)
     key = provisioned.first_key.key
     today = utcnow().date()
     async with session_scope(resources.sessionmaker) as session:
         session.add(KeyDailyUsage(api_key_id=key.id, day=today, units=7))
-    await resources.redis.hset(
-        resources.redis_key(redis_keys.PENDING_BY_KEY), redis_keys.key_day_field(key.id, today), 5
+    await resources.redis.hset(  # the day's counter: the 7 already flushed and 5 more
+        resources.redis_key(redis_keys.key_days(redis_keys.shard_of(key.id))),
+        redis_keys.key_day_field(key.id, today), 12,
     )
     page = await signed_in_page(client, provisioned.first_key.secret)
     assert f'data-day="{today.isoformat()}" data-units="12"' in page

@@ -13,7 +13,6 @@ import uuid
 
 import httpx
 
-from licensing_api.usage import redis_keys
 from tests.access.service_process import running_service
 from tests.billing.stripe_setup import unique_catalogue, with_billing
 from tests.gateway.nginx import running_nginx
@@ -21,18 +20,13 @@ from tests.gateway.processes import running_origin
 from tests.gateway.site import ARTICLE, SCIENCE, SITE_URL, build_site
 from tests.gateway.test_gateway import BROWSER, GPTBOT
 from tests.gateway.test_gateway_billing import SCIENCE_RULE
-from tests.usage.flusher_support import opened, provision, settle, units_in_stripe
+from tests.usage.flusher_support import opened, period_counter, provision, settle, units_in_stripe
 
 
 def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-async def period_total(resources, item) -> int:
-    raw = await resources.redis.hget(resources.redis_key(redis_keys.PERIOD_TOTALS), item.field)
-    return int(raw or 0)
 
 
 async def test_nginx_auth_request_bills_only_the_origins_2xx_once(settings, stripe_server, tmp_path):
@@ -83,7 +77,7 @@ async def test_nginx_auth_request_bills_only_the_origins_2xx_once(settings, stri
                     assert f'<content url="{SITE_URL}/science/*"' in license_xml.text
                 nginx.quit()  # every request logged, so reported, before nginx exits
             for _ in range(200):  # the service takes the datagrams, its tally moves them to Redis
-                if await period_total(resources, item) >= 6:
+                if await period_counter(resources, item) >= 6:
                     break
                 await asyncio.sleep(0.05)
             assert await api.stop(signal.SIGTERM) in (0, -signal.SIGTERM)

@@ -65,8 +65,10 @@ class Server:
 
 
 @contextmanager
-def serving(env: dict[str, str], cwd: Path, *args: str) -> Iterator[Server]:
-    port = free_port()
+def serving(
+    env: dict[str, str], cwd: Path, *args: str, port: int | None = None
+) -> Iterator[Server]:
+    port = port or free_port()
     log_path = cwd / f"serve-{port}.log"
     full_env = {"PATH": os.environ["PATH"], "HOME": str(cwd), "PORT": str(port), **env}
     with log_path.open("wb") as log:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from urllib.parse import urlsplit
 
 import pytest
@@ -11,11 +12,19 @@ from sqlalchemy import func, select
 
 from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.billing.models import Subscription, SubscriptionItem
-from licensing_api.db import session_scope
+from licensing_api.db import session_scope, utcnow
 from licensing_api.keys.models import ApiKey
 from licensing_api.keys.service import digest_of, is_well_formed
 from licensing_api.main import create_app
-from licensing_api.signup.service import NotASignupCheckout, provision_from_checkout
+from licensing_api.signup.models import SignupSecret
+from licensing_api.signup.service import (
+    SECRET_TTL,
+    NotASignupCheckout,
+    SignupStatus,
+    forget_expired_signup_secrets,
+    provision_from_checkout,
+    take_signup_secret,
+)
 from tests.billing.stripe_setup import unique_email
 
 PROBLEM = "application/problem+json"
@@ -149,3 +158,29 @@ async def test_the_success_page_for_an_unknown_session_is_a_404_problem(client, 
 async def test_a_checkout_session_that_is_not_a_signup_is_refused(resources, standard):
     with pytest.raises(NotASignupCheckout):
         await provision(resources, {"id": "cs_test_x", "mode": "payment", "metadata": {}})
+
+
+async def test_the_secret_is_kept_sealed_and_is_not_shown_after_an_hour(client, resources, standard, stripe_server):
+    started = (await start(client, standard.id)).json()
+    completed = stripe_server.complete_checkout(started["checkout_session_id"])
+    provisioned = await provision(resources, completed["session"])
+    async with session_scope(resources.sessionmaker) as session:
+        kept = await session.get(SignupSecret, started["checkout_session_id"])
+        assert kept.sealed_secret and provisioned.first_key.secret not in kept.sealed_secret
+        assert provisioned.first_key.secret[3:12] not in kept.sealed_secret
+    later = utcnow() + SECRET_TTL + timedelta(seconds=1)
+    async with session_scope(resources.sessionmaker) as session:
+        shown = await take_signup_secret(session, resources, started["checkout_session_id"], now=later)
+    assert shown.status is SignupStatus.ALREADY_SHOWN and shown.secret is None
+    async with session_scope(resources.sessionmaker) as session:
+        assert (await session.get(SignupSecret, started["checkout_session_id"])).sealed_secret is None
+
+
+async def test_expired_secrets_are_forgotten_by_the_periodic_sweep(client, resources, standard, stripe_server):
+    started = (await start(client, standard.id)).json()
+    completed = stripe_server.complete_checkout(started["checkout_session_id"])
+    await provision(resources, completed["session"])
+    async with session_scope(resources.sessionmaker) as session:
+        assert await forget_expired_signup_secrets(session, utcnow() + SECRET_TTL) >= 1
+    async with session_scope(resources.sessionmaker) as session:
+        assert (await session.get(SignupSecret, started["checkout_session_id"])).sealed_secret is None

@@ -5,6 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from pydantic import SecretStr
 from starlette.requests import Request
 
 from licensing_api.billing.plans import load_catalogue
@@ -14,6 +15,10 @@ from licensing_api.standards.pricing_step import RequestPricer
 from licensing_api.standards.service import build_standards
 
 BROWSER_ACCEPT = "text/html,application/xhtml+xml,application/xml;q=0.9,image/avif,*/*;q=0.8"
+
+
+def billing_on(settings):
+    return settings.model_copy(update={"stripe_api_key": SecretStr("sk_test_offer")})
 
 
 def request_for(path: str, accept: str | None) -> Request:
@@ -99,6 +104,7 @@ def offer_of(settings):
 
 
 def test_the_offer_names_every_plan_with_its_catalogue_prices(settings):
+    settings = billing_on(settings)
     catalogue = load_catalogue(settings.plans_file)
     body = offer_of(settings).body
     plans = {plan["id"]: plan for plan in body["plans"]}
@@ -137,6 +143,7 @@ def test_the_offer_is_priced_in_the_currency_of_the_crawlers_limit(settings):
 
 
 def test_the_offer_is_a_human_page_for_a_browser(settings):
+    settings = billing_on(settings)
     standards = build_standards(settings, load_catalogue(settings.plans_file))
     response = standards.offer_response(request_for("/v1/content/a", BROWSER_ACCEPT))
     assert response.status_code == 402
@@ -153,3 +160,23 @@ async def test_license_page_lists_the_plans_for_humans(client, settings):
     assert response.headers["content-type"].startswith("text/html")
     for plan in load_catalogue(settings.plans_file):
         assert f'id="plan-{plan.id}"' in response.text
+
+
+def test_with_billing_off_the_offer_names_the_operators_contact_not_the_dead_signup(settings):
+    settings = settings.model_copy(update={"license_contact_email": "licensing@publisher.example"})
+    offer = offer_of(settings)
+    body = offer.body
+    assert "signup_url" not in body and "signup" not in body
+    assert "/v1/signup" not in str(body)
+    assert body["contact"] == {"email": "licensing@publisher.example",
+                               "url": "mailto:licensing@publisher.example"}
+    assert "write to licensing@publisher.example" in body["detail"]
+    page = offer.response(request_for("/v1/content/a", BROWSER_ACCEPT)).body.decode()
+    assert "/v1/signup" not in page
+    assert 'href="mailto:licensing@publisher.example"' in page
+
+
+def test_with_billing_off_and_no_contact_the_offer_says_to_ask_the_operator(settings):
+    body = offer_of(settings).body
+    assert "signup_url" not in body and "contact" not in body
+    assert "issued by this site's operator" in body["detail"]

@@ -14,21 +14,32 @@ same key + other params → 400 ``idempotency_error``); v2 JSON bodies.
 Resources: customers, payment methods (test tokens ``pm_card_visa``,
 ``pm_card_chargeCustomerFail``, …), products, prices (tiers shown only with
 ``expand[]=tiers`` like Stripe), billing meters + event summaries, v1 meter events,
-v2 meter event session + stream, subscriptions + items, invoices (+ pay), charges,
-refunds, disputes, checkout sessions, billing portal sessions, test clocks, events,
-webhook endpoints.
+v2 meter event session + stream (validated asynchronously, errors reported by thin
+events), subscriptions + items, invoices (+ pay; cycle invoices stay drafts for the
+finalization grace), charges, refunds, disputes, checkout sessions, billing portal
+sessions, test clocks (``advancing``, then ``ready``), events (rendered at the endpoint's
+API version), webhook endpoints, v2 event destinations and v2 events.
+
+Every request's parameters are checked against the stripe SDK's own generated parameter
+types (``params_spec.py``); idempotency keys expire after 24 hours.
 
 Control endpoints (JSON; test-only):
 
 - ``POST /_control/reset`` – wipe all state and faults.
+- ``GET|POST /_control/config`` – server settings (``routing.Config``), e.g.
+  ``{"finalization_grace_seconds": 0}``.
+- ``POST /_control/meter_events/validate`` – run the asynchronous meter event validation now.
+- ``POST /_control/customers`` – ``{"count": N}``: N customers at once, without events
+  (benchmark set-up).
 - ``GET|POST|DELETE /_control/faults`` – list / add ``{"method", "path" (glob), "kind",
   "count", ...params}`` / clear. Kinds: see :mod:`.faults`.
 - ``GET|POST /_control/rate_limits`` – ``{"profile": "off|live|test", "overrides": {…}}``.
 - ``GET /_control/deliveries[?wait=S]`` – webhook delivery attempts (waits until idle).
 - ``POST /_control/events/{evt}/redeliver`` – ``{"endpoint": id|url|null}``, one attempt.
 - ``POST /_control/deliver`` – ``{"endpoint": id|url, "event_ids": [...]}`` in that order.
-- ``GET /_control/meter_total?meter=&customer=&start=&end=`` – server-side aggregate.
-- ``GET /_control/meter_errors`` – v2 stream events dropped by async validation.
+- ``GET /_control/meter_total?meter=&customer=&start=&end=`` – server-side aggregate (after
+  validating every accepted event).
+- ``GET /_control/meter_errors`` – meter events dropped by the asynchronous validation.
 - ``POST /_control/checkout_sessions/{cs}/complete`` – ``{"payment_method"}``: pay as a
   buyer; creates customer + subscription, emits ``checkout.session.completed``.
 - ``POST /_control/charges/{ch}/dispute`` – ``{"reason"}``: emits ``charge.dispute.created``.

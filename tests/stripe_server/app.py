@@ -18,7 +18,8 @@ from .webhooks import Deliverer
 from .wire import StripeError
 
 RESOURCE_MODULES = ["customers", "catalog", "meters", "events", "subscriptions", "invoices",
-                    "payments", "checkout", "clocks"]
+                    "payments", "checkout", "clocks", "event_destinations", "disputes",
+                    "invoice_payments", "payment_intents", "schedules"]
 
 
 def _routers() -> list[Any]:

@@ -1,7 +1,10 @@
 """Billing engine: periods, invoice building, payment attempts, period closing.
 
 Decisions (Stripe-like, simplified):
-- Invoices are finalized at once (Stripe waits ~1 hour after ``invoice.created``).
+- A subscription's first invoice is finalized at once. A cycle invoice stays a ``draft``
+  for the finalization grace (``Config.finalization_grace_seconds``, Stripe's default one
+  hour, on the customer's clock): metered usage timestamped inside its period that arrives
+  meanwhile is billed on it, since its metered lines are computed again when it finalizes.
 - Payment uses the subscription's ``default_payment_method``, else the customer's
   ``invoice_settings.default_payment_method``. No payment method = a failed attempt
   (``invoice.payment_failed``), as Stripe does for charge_automatically invoices.
@@ -19,6 +22,7 @@ from typing import Any
 
 from .routing import Ctx
 from .store import new_id, template
+from .prorations import pending_lines
 from .tiers import line_amount
 from .wire import StripeError
 
@@ -75,24 +79,31 @@ def licensed_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) -
     return out
 
 
-def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int) -> list[dict]:
+def metered_lines(ctx: Ctx, invoice_id: str, sub: dict, start: int, end: int,
+                  items: list[dict] | None = None) -> list[dict]:
+    """Usage of ``[start, end)`` per metered item (``items``: the subscription's items at the
+    period's end, before a schedule replaced them). An item that got its price during the
+    period counts usage from then on (``_metered_from``), as Stripe bills a metered price
+    added or swapped in mid-period only for the usage after the change."""
     from .resources.meters import meter_total
 
     out = []
-    for item in sub_items(ctx, sub):
+    for item in sub_items(ctx, sub) if items is None else items:
         price = ctx.state.prices[item["price"]]
         if price["recurring"]["usage_type"] != "metered":
             continue
+        since = max(start, item.get("_metered_from") or start)
         meter = ctx.state.meters.get(price["recurring"]["meter"])
-        usage = meter_total(ctx.state, meter, sub["customer"], start, end) if meter else Decimal(0)
+        usage = meter_total(ctx.state, meter, sub["customer"], since, end) if meter else Decimal(0)
         amount = line_amount(price, ctx.state.price_tiers.get(price["id"], []), usage)
-        out.append(_line(ctx, invoice_id, sub, item, price, usage, amount, start, end))
+        out.append(_line(ctx, invoice_id, sub, item, price, usage, amount, since, end))
     return out
 
 
 def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: tuple[int, int],
-                   attempt: bool = True) -> dict:
-    """Create, finalize and (if ``attempt``) try to pay an invoice; returns it.
+                   attempt: bool = True, finalize_at: int | None = None) -> dict:
+    """Create an invoice; finalize and (if ``attempt``) try to pay it now, or, with
+    ``finalize_at`` (the customer's clock time), leave it a draft until then.
 
     ``build_lines`` is a list of ``(line_builder, start, end)``.
     """
@@ -101,39 +112,77 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
     now = state.now_for_customer(sub["customer"])
     inv = template("invoice")
     inv_id = new_id("in_1", 24)
-    lines = [ln for fn, start, end in build_lines for ln in fn(ctx, inv_id, sub, start, end)]
-    total = sum(ln["amount"] for ln in lines)
-    state.invoice_seq += 1
+    # Prorations waiting for the next invoice are claimed now, as Stripe attaches pending
+    # invoice items to the draft; the other lines are computed again when it finalizes.
+    state.invoice_extra_lines[inv_id] = pending_lines(ctx, inv_id, sub)
     inv.update(
         id=inv_id, created=now, customer=sub["customer"], customer_email=cus.get("email"),
         customer_name=cus.get("name"), currency=sub["currency"], billing_reason=reason,
-        subscription=None, status="draft", number=None, amount_due=total, amount_paid=0,
-        amount_remaining=total, subtotal=total, subtotal_excluding_tax=total, total=total,
-        total_excluding_tax=total, amount_overpaid=0, attempt_count=0, attempted=False,
-        auto_advance=True, period_start=period[0], period_end=period[1], due_date=None,
-        effective_at=None, next_payment_attempt=None, webhooks_delivered_at=None,
-        hosted_invoice_url=None, invoice_pdf=None, from_invoice=None,
+        subscription=None, status="draft", number=None, amount_paid=0, amount_overpaid=0,
+        attempt_count=0, attempted=False, auto_advance=True, period_start=period[0],
+        period_end=period[1], due_date=None, effective_at=None, next_payment_attempt=None,
+        webhooks_delivered_at=None, hosted_invoice_url=None, invoice_pdf=None, from_invoice=None,
         last_finalization_error=None, shipping_cost=None, shipping_details=None,
         customer_shipping=None, account_country="US", account_name="Fake Stripe (tests)",
         test_clock=cus.get("test_clock"), total_taxes=[], total_pretax_credit_amounts=[],
-        metadata={}, customer_address=None, automatically_finalizes_at=None,
+        metadata={}, customer_address=None, automatically_finalizes_at=finalize_at,
         status_transitions={"finalized_at": None, "marked_uncollectible_at": None,
                             "paid_at": None, "voided_at": None},
-        lines={"object": "list", "data": lines, "has_more": False,
-               "url": f"/v1/invoices/{inv_id}/lines"},
         parent={"type": "subscription_details", "quote_details": None,
                 "subscription_details": {"metadata": dict(sub["metadata"]),
                                          "subscription": sub["id"]}},
     )
+    state.invoice_builds[inv_id] = list(build_lines)
+    _set_lines(ctx, inv, sub)
     state.invoices[inv_id] = inv
     sub["latest_invoice"] = inv_id
     ctx.emit("invoice.created", inv)
+    if finalize_at is not None:
+        state.draft_invoices[inv_id] = finalize_at
+        return inv
+    finalize(ctx, inv, attempt)
+    return inv
+
+
+def _set_lines(ctx: Ctx, inv: dict, sub: dict) -> None:
+    lines = [ln for build, start, end in ctx.state.invoice_builds[inv["id"]]
+             for ln in build(ctx, inv["id"], sub, start, end)]
+    lines += ctx.state.invoice_extra_lines.get(inv["id"], [])
+    total = sum(ln["amount"] for ln in lines)
+    # A draft shows the customer's current balance as its starting balance (applied, and the
+    # ending balance known, only when it finalizes).
+    balance = int(ctx.state.customers.get(inv["customer"], {}).get("balance") or 0)
+    due = max(0, total + balance)
+    inv.update(amount_due=due, amount_remaining=due, starting_balance=balance, ending_balance=None,
+               subtotal=total, subtotal_excluding_tax=total, total=total, total_excluding_tax=total,
+               lines={"object": "list", "data": lines, "has_more": False,
+                      "url": f"/v1/invoices/{inv['id']}/lines"})
+
+
+def finalize(ctx: Ctx, inv: dict, attempt: bool = True) -> None:
+    """Draft → open (metered lines as of now), then paid, sent, or a payment attempt."""
+    state = ctx.state
+    if state.draft_invoices.pop(inv["id"], None) is not None:
+        _set_lines(ctx, inv, state.subscriptions[inv["parent"]["subscription_details"]["subscription"]])
+    sub = state.subscriptions.get(inv["parent"]["subscription_details"]["subscription"] or "", {})
+    cus = state.customers.get(inv["customer"], {})
+    now = state.now_for_customer(inv["customer"])
+    state.invoice_seq += 1
+    # Customer balance (negative = credit, e.g. a downgrade's proration) is applied when the
+    # invoice finalizes; a negative total becomes credit for the next invoice.
+    starting_balance = int(cus.get("balance") or 0)
+    due = max(0, inv["total"] + starting_balance)
+    ending_balance = min(0, inv["total"] + starting_balance)
+    if cus:
+        cus["balance"] = ending_balance
+    inv.update(amount_due=due, amount_remaining=due, starting_balance=starting_balance,
+               ending_balance=ending_balance)
     inv.update(status="open", number=f"{cus.get('invoice_prefix', 'TEST')}-{state.invoice_seq:04d}",
-               effective_at=now, hosted_invoice_url=f"{ctx.base_url}/invoice/{inv_id}",
-               invoice_pdf=f"{ctx.base_url}/invoice/{inv_id}/pdf")
+               effective_at=now, hosted_invoice_url=f"{ctx.base_url}/invoice/{inv['id']}",
+               invoice_pdf=f"{ctx.base_url}/invoice/{inv['id']}/pdf", automatically_finalizes_at=None)
     inv["status_transitions"]["finalized_at"] = now
     ctx.emit("invoice.finalized", inv)
-    if total == 0:
+    if inv["amount_due"] == 0:
         mark_paid(ctx, inv, None)
     elif sub.get("collection_method") == "send_invoice":
         # Emailed to the customer, paid later (`POST /v1/invoices/{id}/pay`); no charge now.
@@ -141,7 +190,6 @@ def create_invoice(ctx: Ctx, sub: dict, reason: str, build_lines: list, period: 
         ctx.emit("invoice.sent", inv)
     elif attempt:
         attempt_payment(ctx, inv)
-    return inv
 
 
 def payment_method_for(ctx: Ctx, inv: dict, override: str | None = None) -> str | None:

@@ -36,6 +36,32 @@ def build_routes(server: Server) -> list[Route]:
         server.faults.clear()
         return JSONResponse({"ok": True})
 
+    async def config(request: Request) -> JSONResponse:
+        """Server settings a test may change (e.g. `finalization_grace_seconds`)."""
+        if request.method == "POST":
+            for name, value in (await body(request)).items():
+                if not hasattr(server.config, name):
+                    return JSONResponse({"error": f"no setting {name}"}, status_code=400)
+                setattr(server.config, name, type(getattr(server.config, name))(value))
+        return JSONResponse(vars(server.config))
+
+    async def bulk_customers(request: Request) -> JSONResponse:
+        """Benchmarks' set-up: `count` customers at once (no events), their ids in order."""
+        from .resources.customers import create_customer
+
+        count = int((await body(request)).get("count", 1))
+        ids = []
+        for index in range(count):
+            ctx = ctx_for(request, {"email": f"bulk-{index}@example.com"})
+            ctx.emit = lambda *args, **kwargs: {}  # type: ignore[method-assign]
+            ids.append(create_customer(ctx)["id"])
+        return JSONResponse({"ids": ids})
+
+    async def validate_meter_events(request: Request) -> JSONResponse:
+        from .resources import meter_validation
+
+        return JSONResponse(meter_validation.run(server))
+
     async def faults(request: Request) -> JSONResponse:
         if request.method == "DELETE":
             server.faults.clear()
@@ -92,6 +118,9 @@ def build_routes(server: Server) -> list[Route]:
     async def meter_total(request: Request) -> JSONResponse:
         from .resources.meters import meter_total as total
 
+        from .resources import meter_validation
+
+        meter_validation.run(server)  # what Stripe will have once it validated what it accepted
         q = request.query_params
         ref = q.get("meter", "")
         meter = state.meters.get(ref) or next(
@@ -118,7 +147,7 @@ def build_routes(server: Server) -> list[Route]:
         return JSONResponse(out)
 
     async def dispute(request: Request) -> JSONResponse:
-        from .resources.payments import open_dispute
+        from .resources.disputes import open_dispute
 
         b = await body(request)
         try:
@@ -130,6 +159,9 @@ def build_routes(server: Server) -> list[Route]:
 
     return [
         Route("/_control/reset", reset, methods=["POST"]),
+        Route("/_control/config", config, methods=["GET", "POST"]),
+        Route("/_control/meter_events/validate", validate_meter_events, methods=["POST"]),
+        Route("/_control/customers", bulk_customers, methods=["POST"]),
         Route("/_control/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/_control/rate_limits", rate_limits, methods=["GET", "POST"]),
         Route("/_control/deliveries", deliveries, methods=["GET"]),

@@ -2,13 +2,43 @@
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import threading
+import time
 import uuid
 from typing import Any
 
 import stripe
+
+
+def advance_clock(client: stripe.StripeClient, clock_id: str, frozen_time: int,
+                  timeout: float = 30.0) -> Any:
+    """Advance a test clock and wait until Stripe says it is `ready` (it is `advancing` first)."""
+    clock = client.v1.test_helpers.test_clocks.advance(clock_id, {"frozen_time": frozen_time})
+    deadline = time.monotonic() + timeout
+    while clock.status != "ready" or clock.frozen_time != frozen_time:
+        if clock.status == "internal_failure" or time.monotonic() > deadline:
+            raise AssertionError(f"test clock {clock_id} is {clock.status} at {clock.frozen_time}, "
+                                 f"not ready at {frozen_time}")
+        time.sleep(0.02)
+        clock = client.v1.test_helpers.test_clocks.retrieve(clock_id)
+    return clock
+
+
+async def advance_clock_async(client: stripe.StripeClient, clock_id: str, frozen_time: int,
+                              timeout: float = 30.0) -> Any:
+    """`advance_clock` for async callers."""
+    clock = await client.v1.test_helpers.test_clocks.advance_async(clock_id, {"frozen_time": frozen_time})
+    deadline = time.monotonic() + timeout
+    while clock.status != "ready" or clock.frozen_time != frozen_time:
+        if clock.status == "internal_failure" or time.monotonic() > deadline:
+            raise AssertionError(f"test clock {clock_id} is {clock.status} at {clock.frozen_time}, "
+                                 f"not ready at {frozen_time}")
+        await asyncio.sleep(0.02)
+        clock = await client.v1.test_helpers.test_clocks.retrieve_async(clock_id)
+    return clock
 
 
 def unique(prefix: str) -> str:

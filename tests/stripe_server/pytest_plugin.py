@@ -119,6 +119,24 @@ class StripeServerHandle:
         resp.raise_for_status()
         return resp.json()["total"]
 
+    def configure(self, **settings: Any) -> dict:
+        """Change server settings (`routing.Config`), e.g. `finalization_grace_seconds=0`."""
+        return self._post("/_control/config", settings)
+
+    @contextlib.contextmanager
+    def configured(self, **settings: Any) -> Iterator[None]:
+        """Server settings changed for the block, then put back (the server is shared)."""
+        before = self._http.get("/_control/config").json()
+        self.configure(**settings)
+        try:
+            yield
+        finally:
+            self.configure(**{name: before[name] for name in settings})
+
+    def validate_meter_events(self) -> dict:
+        """Run the asynchronous meter event validation now (error reports included)."""
+        return self._post("/_control/meter_events/validate")
+
     def meter_errors(self) -> list[dict]:
         """Events the v2 stream accepted but dropped during asynchronous validation."""
         resp = self._http.get("/_control/meter_errors")

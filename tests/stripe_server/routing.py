@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from .faults import Faults
+from .params_spec import validate
 from .ratelimit import RateLimiter
 from .store import API_VERSION, State, new_id
 from .wire import StripeError, expand, expand_list, parse_form
@@ -27,6 +28,10 @@ class Config:
     webhook_max_attempts: int = 4
     webhook_timeout: float = 5.0
     meter_session_ttl: int = 15 * 60
+    meter_validation_seconds: float = 0.05  # delay of the asynchronous meter event validation
+    meter_error_samples: int = 10  # sample errors per error code in a meter error report
+    finalization_grace_seconds: int = 3600  # a cycle invoice stays a draft this long
+    clock_advance_seconds: float = 0.05  # a test clock is `advancing` at least this long
 
 
 @dataclass
@@ -153,6 +158,25 @@ def _rate_limited(message: str, retry_after: float | None = None) -> StripeError
     )
 
 
+IDEMPOTENCY_TTL = 24 * 3600  # Stripe prunes idempotency keys after at least 24 hours
+
+
+def clock_of(state: State, params: dict[str, Any]) -> str | None:
+    """The test clock of the customer a request is about, if any."""
+    payload = params.get("payload")
+    customer = params.get("customer") or (payload.get("stripe_customer_id") if isinstance(payload, dict) else None)
+    found = state.customers.get(customer) if isinstance(customer, str) else None
+    return found.get("test_clock") if found else None
+
+
+def idempotency_expired(state: State, stored: dict[str, Any]) -> bool:
+    """24 h of wall time, or of the test clock of the request's customer, have passed."""
+    if state.now() - stored["created"] >= IDEMPOTENCY_TTL:
+        return True
+    clock = state.clocks.get(stored["clock"] or "")
+    return clock is not None and clock["frozen_time"] - stored["clock_time"] >= IDEMPOTENCY_TTL
+
+
 def make_endpoint(route: RouteDef, server: Server) -> Callable[[Request], Any]:
     async def endpoint(request: Request) -> Response:
         request_id = new_id("req_", 14)
@@ -190,6 +214,8 @@ async def _dispatch(request: Request, route: RouteDef, server: Server, request_i
         if fault.kind == "delay":
             await asyncio.sleep(float(fault.params.get("seconds", 1.0)))
 
+    validate(method, path, params, form=not route.v2 or method == "GET")
+
     bucket = server.limiter.bucket_for(method, path)
     cost_ok = server.limiter.allow(bucket)
     if not cost_ok:
@@ -205,6 +231,9 @@ async def _dispatch(request: Request, route: RouteDef, server: Server, request_i
     ).hexdigest()
     if idem_key and method == "POST":
         stored = server.state.idempotency.get((api_key, idem_key))
+        if stored is not None and idempotency_expired(server.state, stored):
+            del server.state.idempotency[(api_key, idem_key)]
+            stored = None
         if stored is not None:
             if stored["fingerprint"] != fingerprint:
                 raise StripeError(
@@ -239,9 +268,11 @@ async def _dispatch(request: Request, route: RouteDef, server: Server, request_i
         status, raw = err.status, json.dumps(err.body()).encode()
         headers.update(err.headers)
     if idem_key and method == "POST":
+        clock = clock_of(server.state, params)
         server.state.idempotency[(api_key, idem_key)] = {
             "fingerprint": fingerprint, "status": status, "body": raw,
-            "headers": headers, "request_id": request_id,
+            "headers": headers, "request_id": request_id, "created": server.state.now(),
+            "clock": clock, "clock_time": server.state.clocks[clock]["frozen_time"] if clock else None,
         }
     if fault is not None and fault.kind == "commit_then_fail":
         if fault.params.get("then", "error") == "drop":

@@ -57,8 +57,15 @@ class State:
         self.price_tiers: dict[str, list[dict]] = {}
         self.meters: dict[str, dict] = {}
         self.meter_events: list[dict] = []
+        self.meter_events_of: dict[tuple[str, str], list[dict]] = {}  # (meter, customer) → events
         self.meter_identifiers: dict[str, dict] = {}
         self.meter_errors: list[dict] = []
+        self.meter_queue: list[dict] = []  # accepted meter events not validated yet
+        self.event_destinations: dict[str, dict] = {}
+        self.v2_events: dict[str, dict] = {}  # full v2 events, newest last
+        self.draft_invoices: dict[str, int] = {}  # invoice id → when it finalizes (its clock)
+        self.invoice_builds: dict[str, list] = {}  # invoice id → its lines' (builder, start, end)
+        self.invoice_extra_lines: dict[str, list] = {}  # invoice id → lines claimed at creation
         self.meter_sessions: dict[str, dict] = {}
         self.subscriptions: dict[str, dict] = {}
         self.items: dict[str, dict] = {}
@@ -79,6 +86,9 @@ class State:
         self.pm_behavior: dict[str, str] = {}
         self.deleted_customers: set[str] = set()
         self.charge_invoice: dict[str, str] = {}
+        self.invoice_payments: dict[str, dict] = {}
+        self.schedules: dict[str, dict] = {}
+        self.invoice_items: dict[str, dict] = {}
         self.checkout_lines: dict[str, list] = {}
         self.checkout_sub_data: dict[str, dict] = {}
         self.invoice_seq = 0
@@ -99,21 +109,26 @@ class State:
     # -- lookup ---------------------------------------------------------
     def collections(self) -> dict[str, dict[str, dict]]:
         return {
+            "sub_sched_": self.schedules, "inpay_": self.invoice_payments,
+            "ii_": self.invoice_items,
             "cus_": self.customers, "prod_": self.products, "price_": self.prices,
             "mtr_": self.meters, "sub_": self.subscriptions, "si_": self.items,
             "in_": self.invoices, "ch_": self.charges, "pi_": self.payment_intents,
             "re_": self.refunds, "dp_": self.disputes, "pm_": self.payment_methods,
             "cs_": self.checkout_sessions, "bps_": self.portal_sessions,
             "clock_": self.clocks, "we_": self.webhook_endpoints, "evt_": self.events_by_id,
+            "ed_": self.event_destinations,
         }
 
     renderers: dict[str, Callable[["State", dict], dict]] = {}
 
     def view(self, obj: dict) -> dict:
         """The object as the API shows it (a fresh copy, related data filled in)."""
-        for prefix, fn in self.renderers.items():
-            if obj.get("id", "").startswith(prefix):
-                return fn(self, obj)
+        obj_id = obj.get("id", "")
+        # The longest prefix wins: "sub_sched_…" is a schedule, not a subscription.
+        matches = [prefix for prefix in self.renderers if obj_id.startswith(prefix)]
+        if matches:
+            return self.renderers[max(matches, key=len)](self, obj)
         return copy.deepcopy(obj)
 
     def find_rendered(self, obj_id: str) -> dict | None:
@@ -121,10 +136,11 @@ class State:
         return None if obj is None else self.view(obj)
 
     def find(self, obj_id: str) -> dict | None:
-        for prefix, coll in self.collections().items():
-            if obj_id.startswith(prefix):
-                return coll.get(obj_id)
-        return None
+        matches = [(prefix, coll) for prefix, coll in self.collections().items()
+                   if obj_id.startswith(prefix)]
+        if not matches:
+            return None
+        return max(matches, key=lambda match: len(match[0]))[1].get(obj_id)
 
     # -- events ---------------------------------------------------------
     def emit(

@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 import stripe
 
-from tests.stripe_server.helpers import metered_plan
+from tests.stripe_server.helpers import advance_clock, metered_plan
 from tests.stripe_server.tiers import line_amount
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
@@ -46,12 +46,12 @@ def test_clock_advance_invoices_metered_usage_with_tier_math(stripe_client):
     assert sub.latest_invoice.billing_reason == "subscription_create"
     assert sub.latest_invoice.amount_paid == 10000
     period_end = sub["items"].data[0].current_period_end
-    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": T0 + 7200})
+    advance_clock(stripe_client, clock.id, T0 + 7200)
     for value in (1500, 2000):
         stripe_client.v1.billing.meter_events.create({
             "event_name": plan["event_name"], "timestamp": T0 + 3600,
             "payload": {"stripe_customer_id": cus.id, "value": str(value)}})
-    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": period_end + 3600})
+    advance_clock(stripe_client, clock.id, period_end + 3600)
     invoices = stripe_client.v1.invoices.list({"subscription": sub.id}).data
     cycle = invoices[0]
     assert cycle.billing_reason == "subscription_cycle"
@@ -73,7 +73,7 @@ def test_failed_payment_sets_past_due_then_paying_recovers(stripe_client):
     stripe_client.v1.customers.update(
         cus.id, {"invoice_settings": {"default_payment_method": "pm_card_chargeCustomerFail"}})
     end = sub["items"].data[0].current_period_end
-    stripe_client.v1.test_helpers.test_clocks.advance(clock.id, {"frozen_time": end + 60})
+    advance_clock(stripe_client, clock.id, end + 3600 + 60)  # past the finalization grace
     assert stripe_client.v1.subscriptions.retrieve(sub.id).status == "past_due"
     failed = stripe_client.v1.events.list({"type": "invoice.payment_failed"}).data
     invoice_id = next(e.data.object.id for e in failed if e.data.object.customer == cus.id)

@@ -17,6 +17,7 @@ import httpx
 from .routing import Server
 from .signing import sign_payload
 from .store import endpoint_wants
+from .versions import render_for
 
 
 class Deliverer:
@@ -57,14 +58,21 @@ class Deliverer:
         attempts = cfg.webhook_max_attempts if retries else 1
         for attempt in range(attempts):
             if await self.attempt(event, endpoint, attempt + 1):
-                if event.get("pending_webhooks", 0) > 0:
+                if not endpoint.get("thin") and event.get("pending_webhooks", 0) > 0:
                     event["pending_webhooks"] -= 1
                 return
             if attempt + 1 < attempts:
                 await asyncio.sleep(cfg.webhook_retry_seconds * (2 ** attempt))
 
+    def schedule_thin(self, notification: dict[str, Any], destination: dict[str, Any]) -> None:
+        """A thin event to an event destination, retried like a webhook."""
+        target = {"id": destination["id"], "url": destination["webhook_endpoint"]["url"],
+                  "secret": destination["webhook_endpoint"]["signing_secret"], "thin": True}
+        self.schedule(notification, target)
+
     async def attempt(self, event: dict, endpoint: dict, number: int = 1) -> bool:
-        body = json.dumps(event, indent=2).encode()
+        rendered = event if endpoint.get("thin") else render_for(event, endpoint.get("api_version"))
+        body = json.dumps(rendered, indent=2).encode()
         headers = {
             "Content-Type": "application/json; charset=utf-8",
             "User-Agent": "Stripe/1.0 (+https://stripe.com/docs/webhooks)",

@@ -1,7 +1,7 @@
 """Arrangements for the flusher's tests: billing on against the local Stripe server, a Redis
 key prefix of each test's own, customers provisioned in Stripe (`plans sync` + `customers
-create` code paths), units served as the request path leaves them in Redis
-(`usage/redis_keys.py`), and units counted on the Stripe side."""
+create` code paths), units served through the request path's own tally (so Redis holds them
+as `usage/redis_keys.py` says), and units counted on the Stripe side."""
 
 from __future__ import annotations
 
@@ -15,18 +15,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
+from licensing_api.accounts.models import Customer
+from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.catalogue_sync import sync_catalogue
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.billing.stripe_provisioning import provision_stripe_customer
 from licensing_api.db import session_scope
+from licensing_api.keys.models import ApiKey
 from licensing_api.resources import Resources, open_resources
 from licensing_api.settings import Settings
-from licensing_api.usage import redis_keys
+from licensing_api.usage import counters, redis_keys
 from licensing_api.usage.flusher import FlushReport, flush_once
 from licensing_api.usage.models import ReportState, UsageReport
 from licensing_api.usage.stripe_reporter import StripeMeterReporter
+from licensing_api.usage.tally import UsageTally
 from tests.billing.stripe_setup import unique_catalogue, unique_email, with_billing
 
 PLANS = ("standard", "starter")  # metered (hybrid) and fixed
@@ -95,16 +99,42 @@ async def provision(resources: Resources, plan: str = "standard") -> BilledItem:
     )
 
 
+async def provision_on_clock(resources: Resources, stripe_client: Any, clock_id: str) -> BilledItem:
+    """A customer of the metered plan whose Stripe time is a test clock's."""
+    from tests.webhooks.served import provision as provision_subscribed
+
+    spec = next(p for p in resources.catalogue if p.id.startswith("standard-"))
+    customer, _, secret = await provision_subscribed(resources, stripe_client, clock=clock_id, plan_id=spec.id)
+    async with session_scope(resources.sessionmaker) as session:
+        item = await session.scalar(
+            select(SubscriptionItem).join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
+            .where(Subscription.customer_id == customer.id, SubscriptionItem.kind == "metered"))
+        key = await session.scalar(select(ApiKey).where(ApiKey.customer_id == customer.id))
+    assert item is not None and key is not None
+    return BilledItem(item.id, item.current_period_start, key.id, secret, customer.stripe_customer_id,
+                      spec.meter_event_name)
+
+
 async def serve(resources: Resources, item: BilledItem, units: int, *, at: datetime | None = None) -> None:
-    """Units served, left in Redis exactly as the request path's tally leaves them."""
+    """Units served, moved into Redis by a worker's tally (`UsageTally`) as the request path does."""
     at = at or datetime.now(UTC)
-    async with resources.redis.pipeline(transaction=True) as pipe:
-        pipe.hincrby(resources.redis_key(redis_keys.PENDING), item.field, units)
-        pipe.hincrby(resources.redis_key(redis_keys.PERIOD_TOTALS), item.field, units)
-        pipe.hincrby(resources.redis_key(redis_keys.PENDING_BY_KEY),
-                     redis_keys.key_day_field(item.api_key_id, at.date()), units)
-        pipe.hset(resources.redis_key(redis_keys.KEY_LAST_USED), str(item.api_key_id), int(at.timestamp()))
-        await pipe.execute()
+    tally = UsageTally(resources.redis, resources.settings.redis_key_prefix)
+    tally.add(item.field, str(item.api_key_id), at.timestamp(), units)
+    assert await tally.move_once() == units
+
+
+async def period_counter(resources: Resources, item: BilledItem) -> int:
+    """Redis's grow-only counter of the item's period."""
+    key = resources.redis_key(redis_keys.period_totals_of(item.field))
+    return int(await resources.redis.hget(key, item.field) or 0)  # type: ignore[misc]
+
+
+async def unlink_from_stripe(resources: Resources, item: BilledItem) -> None:
+    """The item's customer loses its Stripe customer id: its reports cannot be sent."""
+    async with session_scope(resources.sessionmaker) as session:
+        await session.execute(
+            update(Customer).where(Customer.stripe_customer_id == item.stripe_customer_id)
+            .values(stripe_customer_id=None))
 
 
 def units_in_stripe(stripe_server: Any, item: BilledItem) -> int:
@@ -130,9 +160,8 @@ async def settle(
     for _ in range(rounds):
         flushes.append(await flush_once(resources, reporter))
         pending = [r for r in await reports_of(resources, *items) if r.state == ReportState.PENDING]
-        in_redis = await resources.redis.hlen(resources.redis_key(redis_keys.PENDING))
-        in_flight = await resources.redis.scard(resources.redis_key(redis_keys.INFLIGHT))
-        if not pending and not in_redis and not in_flight:
+        changed = await counters.changed_count(resources.redis, resources.settings.redis_key_prefix)
+        if not pending and not changed:
             return flushes
         await asyncio.sleep(0.15)
     raise AssertionError(f"usage did not settle in {rounds} flushes")

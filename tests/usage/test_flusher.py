@@ -1,4 +1,4 @@
-"""The usage flusher: Redis → ledger → Stripe Billing Meters, each unit once."""
+"""The usage flusher: Redis counters → ledger → Stripe Billing Meters, each unit once."""
 
 from __future__ import annotations
 
@@ -7,18 +7,20 @@ from sqlalchemy import select
 from licensing_api import metrics
 from licensing_api.db import session_scope
 from licensing_api.keys.models import ApiKey
-from licensing_api.usage import redis_keys
+from licensing_api.usage import counters
 from licensing_api.usage.cli import usage_status
-from licensing_api.usage.flusher import flush_once, take_pending
-from licensing_api.usage.models import KeyDailyUsage, ReportState
+from licensing_api.usage.flusher import flush_once
+from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageWatermark
 from licensing_api.usage.stripe_reporter import StripeMeterReporter
 from tests.usage.flusher_support import (
     opened,
+    period_counter,
     provision,
     reports_of,
     serve,
     settle,
     units_in_stripe,
+    unlink_from_stripe,
 )
 
 
@@ -47,13 +49,14 @@ async def test_units_served_after_a_flush_go_in_the_next_one(flush_resources, st
     await flush_once(flush_resources)
 
     assert units_in_stripe(stripe_server, item) == 7
-    assert sorted(r.units for r in await reports_of(flush_resources, item)) == [3, 4]
+    reports = sorted(await reports_of(flush_resources, item), key=lambda r: r.range_start)
+    assert [(r.range_start, r.range_end, r.units) for r in reports] == [(0, 3, 3), (3, 7, 4)]
 
 
-async def test_a_flush_with_nothing_pending_takes_nothing(flush_resources):
+async def test_a_flush_with_nothing_changed_writes_nothing(flush_resources):
     report = await flush_once(flush_resources)
 
-    assert report.flush_id is None and report.taken_units == 0
+    assert report.counters_read == 0 and report.taken_units == 0
 
 
 async def test_fixed_plan_usage_is_kept_local_and_never_sent(flush_resources, stripe_server):
@@ -92,18 +95,31 @@ async def test_per_key_daily_units_and_last_use_move_to_postgres(flush_resources
     assert key is not None and key.last_used_at is not None
 
 
-async def test_a_batch_left_in_flight_by_a_dead_flusher_is_recovered(flush_resources, stripe_server):
+async def test_a_flusher_that_died_after_reading_leaves_the_counters_for_the_next(flush_resources, stripe_server):
     item = await provision(flush_resources)
     await serve(flush_resources, item, 6)
-    taken = await take_pending(flush_resources)  # and then the flusher died
-    assert taken is not None and taken.units == 6
+    prefix = flush_resources.settings.redis_key_prefix
+    read = await counters.read_changed(flush_resources.redis, prefix)  # and then the flusher died
+    assert read.period_totals == {(item.item_id, int(item.period_start.timestamp())): 6}
 
-    report = await flush_once(flush_resources)
+    await flush_once(flush_resources)
+    await flush_once(flush_resources)
 
-    assert report.recovered == [taken.flush_id]
     assert units_in_stripe(stripe_server, item) == 6
-    assert not await flush_resources.redis.exists(
-        flush_resources.redis_key(redis_keys.inflight_key(taken.flush_id, redis_keys.PENDING)))
+    assert await counters.changed_count(flush_resources.redis, prefix) == 0
+
+
+async def test_the_watermark_moves_with_the_report_in_one_transaction(flush_resources):
+    item = await provision(flush_resources)
+    await serve(flush_resources, item, 5)
+    await flush_once(flush_resources)
+    await serve(flush_resources, item, 2)
+    await flush_once(flush_resources)
+
+    async with session_scope(flush_resources.sessionmaker) as session:
+        mark = await session.get(UsageWatermark, (item.item_id, item.period_start))
+    assert mark is not None and mark.watermark == 7 and mark.regressions == 0
+    assert await period_counter(flush_resources, item) == 7  # Redis keeps counting up
 
 
 async def test_many_reports_go_through_the_meter_event_stream(flush_resources, stripe_server):
@@ -134,10 +150,10 @@ async def test_an_expired_stream_session_is_renewed(flush_resources, stripe_serv
     assert [units_in_stripe(stripe_server, i) for i in items] == [2, 2, 2]
 
 
-async def test_a_permanent_rejection_is_kept_as_failed_and_shown_in_status(flush_resources, stripe_server):
+async def test_a_report_that_cannot_be_sent_is_kept_as_failed_and_shown_in_status(flush_resources, stripe_server):
     item = await provision(flush_resources)
     kept = await provision(flush_resources)
-    stripe_server.stripe_client().v1.customers.delete(item.stripe_customer_id)
+    await unlink_from_stripe(flush_resources, item)
     await serve(flush_resources, item, 4)
     await serve(flush_resources, kept, 1)
     failed_before = metrics.USAGE_REPORTS.labels("failed")._value.get()
@@ -156,10 +172,11 @@ async def test_a_permanent_rejection_is_kept_as_failed_and_shown_in_status(flush
     assert status[str(kept.item_id)]["reported"] == 1
 
 
-async def test_status_shows_pending_and_in_flight_units(flush_resources):
+async def test_status_shows_pending_and_in_flight_units(flush_resources, stripe_server):
     item = await provision(flush_resources)
     await serve(flush_resources, item, 2)
-    await take_pending(flush_resources)
+    stripe_server.inject_fault("POST", "/v1/billing/meter_events", "error", count=1)
+    await flush_once(flush_resources, StripeMeterReporter(stripe_server.stripe_client()))
     await serve(flush_resources, item, 5)
 
     status = await usage_status(flush_resources)
@@ -176,7 +193,7 @@ async def test_usage_status_command_lists_units_per_item_and_failed_reports(
 
     item = await provision(flush_resources)
     gone = await provision(flush_resources)
-    stripe_server.stripe_client().v1.customers.delete(gone.stripe_customer_id)
+    await unlink_from_stripe(flush_resources, gone)
     await serve(flush_resources, item, 3)
     await serve(flush_resources, gone, 2)
     await flush_once(flush_resources)
@@ -185,7 +202,7 @@ async def test_usage_status_command_lists_units_per_item_and_failed_reports(
     result = await run_cli(flush_settings, tmp_path, "usage", "status")
 
     assert result.returncode == 0, result.stderr
-    rows = {line.split()[0]: line.split()[1:] for line in result.stdout.splitlines()}
-    assert rows[str(item.item_id)] == ["4", "0", "3", "0", "0"]
-    assert rows[str(gone.item_id)] == ["0", "0", "0", "2", "0"]
+    rows = {line.split()[0]: line.split()[1:7] for line in result.stdout.splitlines()}  # then the customer
+    assert rows[str(item.item_id)] == ["4", "0", "3", "0", "0", "0"]
+    assert rows[str(gone.item_id)] == ["0", "0", "0", "2", "0", "0"]
     assert any(line.startswith("failed report ur_") for line in result.stdout.splitlines())

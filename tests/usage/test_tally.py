@@ -8,13 +8,17 @@ from collections.abc import AsyncIterator
 import pytest
 from redis.asyncio import Redis
 
-from licensing_api.usage.redis_keys import KEY_LAST_USED, PENDING, PENDING_BY_KEY, PERIOD_TOTALS
+from licensing_api.usage import redis_keys
 from licensing_api.usage.tally import UsageTally
 from tests.support import infra
 from tests.usage.redis_proxy import RedisProxy
 
 NOON = 1_795_000_000.0  # 2026-11-18T...Z: a fixed moment, so the UTC day is known
 DAY = "2026-11-18"
+PERIOD_TOTALS = redis_keys.period_totals(0)
+KEY_DAYS = redis_keys.key_days(0)
+KEY_LAST_USED = redis_keys.key_last_used(0)
+CHANGED = redis_keys.changed(0)
 
 
 @pytest.fixture
@@ -46,7 +50,7 @@ async def hash_of(redis: Redis, key: str) -> dict[str, int]:
     return {k.decode(): int(v) for k, v in (await redis.hgetall(key)).items()}
 
 
-async def test_a_move_writes_pending_period_per_key_day_and_last_used(redis, prefix):
+async def test_a_move_adds_to_the_counters_and_marks_them_changed(redis, prefix):
     tally = UsageTally(redis, prefix)
     for _ in range(3):
         tally.add("item-a:100", "key-1", NOON)
@@ -55,9 +59,12 @@ async def test_a_move_writes_pending_period_per_key_day_and_last_used(redis, pre
 
     assert await tally.move_once() == 5
 
-    assert await hash_of(redis, prefix + PENDING) == {"item-a:100": 4, "item-b:100": 1}
     assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item-a:100": 4, "item-b:100": 1}
-    assert await hash_of(redis, prefix + PENDING_BY_KEY) == {
+    assert await redis.smembers(prefix + CHANGED) == {
+        b"p|item-a:100", b"p|item-b:100", f"k|key-1:{DAY}".encode(), f"k|key-2:{DAY}".encode(),
+        f"k|key-3:{DAY}".encode(),
+    }
+    assert await hash_of(redis, prefix + KEY_DAYS) == {
         f"key-1:{DAY}": 3, f"key-2:{DAY}": 1, f"key-3:{DAY}": 1,
     }
     assert await hash_of(redis, prefix + KEY_LAST_USED) == {
@@ -73,8 +80,8 @@ async def test_a_request_of_several_units_or_none_counts_exactly_those(redis, pr
     assert tally.add("item-a:100", "key-1", NOON, units=0) == 3
     assert tally.add("item-a:100", "key-1", NOON) == 4
     assert await tally.move_once() == 4
-    assert await hash_of(redis, prefix + PENDING) == {"item-a:100": 4}
-    assert await hash_of(redis, prefix + PENDING_BY_KEY) == {f"key-1:{DAY}": 4}
+    assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item-a:100": 4}
+    assert await hash_of(redis, prefix + KEY_DAYS) == {f"key-1:{DAY}": 4}
 
 
 async def test_units_this_period_add_other_workers_moves_to_this_workers_tally(redis, prefix):
@@ -114,7 +121,6 @@ async def test_while_redis_is_down_units_are_kept_and_moved_once_it_is_back(prox
     tally.add("item:1", "key", NOON)
     assert await tally.try_move()
     assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item:1": 5}
-    assert await hash_of(redis, prefix + PENDING) == {"item:1": 5}
     await client.aclose()
 
 
@@ -131,7 +137,6 @@ async def test_a_batch_whose_reply_was_lost_is_not_applied_twice(proxy, redis, p
             break
     assert tally.unmoved_total() == 0
     assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item:1": 8}
-    assert await hash_of(redis, prefix + PENDING) == {"item:1": 8}
     await client.aclose()
 
 
@@ -141,4 +146,13 @@ async def test_the_day_of_per_key_units_is_the_utc_day_of_the_request(redis, pre
     tally.add("item:1", "key", midnight - 1)
     tally.add("item:1", "key", midnight)
     await tally.move_once()
-    assert await hash_of(redis, prefix + PENDING_BY_KEY) == {f"key:{DAY}": 1, "key:2026-11-19": 1}
+    assert await hash_of(redis, prefix + KEY_DAYS) == {f"key:{DAY}": 1, "key:2026-11-19": 1}
+
+
+async def test_a_request_may_count_several_units(redis, prefix):
+    tally = UsageTally(redis, prefix)
+    assert tally.add("item:1", "key", NOON, 3) == 3
+    assert tally.add("item:1", "key", NOON, 0) == 3  # a free path counts nothing
+    await tally.move_once()
+    assert await hash_of(redis, prefix + PERIOD_TOTALS) == {"item:1": 3}
+    assert await hash_of(redis, prefix + KEY_DAYS) == {f"key:{DAY}": 3}

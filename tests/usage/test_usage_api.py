@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from licensing_api.billing.pricing import estimate_bill
+from licensing_api.usage.redis_keys import period_totals_of
 from tests.access.helpers import another_key, new_crawler
 
 ITEM = "/v1/content/the-craft-of-bookbinding"
@@ -10,7 +11,8 @@ ITEM = "/v1/content/the-craft-of-bookbinding"
 
 async def test_usage_reports_units_overage_and_the_tier_math_estimate(client, resources):
     crawler = await new_crawler(resources, plan="standard")  # 1000 included, then 0.1 cent
-    await resources.redis.hset(resources.redis_key("usage:period"), crawler.period_field, 1500)
+    await resources.redis.hset(
+        resources.redis_key(period_totals_of(crawler.period_field)), crawler.period_field, 1500)
     for _ in range(5):
         assert (await client.get(ITEM, headers=crawler.headers)).status_code == 200
 

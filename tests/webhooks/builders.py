@@ -29,7 +29,10 @@ from tests.stripe_server.store import template
 WEBHOOK_SECRET = "whsec_" + "a1" * 16
 ROTATED_SECRET = "whsec_" + "b2" * 16  # the previous secret, still accepted while rotating
 WEBHOOK_PATH = "/webhooks/stripe"
-T0 = 1_790_000_000  # 2026-09-21: a base for event `created` times
+# A base for event `created` times: the start of yesterday (UTC). Recent, because the service
+# compares a failed payment's grace deadline with its own clock; relative, so no test
+# depends on which day it runs.
+T0 = (int(time.time()) // 86400 - 1) * 86400
 
 
 def unique(prefix: str) -> str:
@@ -75,6 +78,9 @@ class LinkedCustomer:
     stripe_subscription_id: str
     stripe_item_ids: tuple[str, ...]
     key_secret: str
+    # A real charge in the local Stripe server that paid this customer's licensing invoice.
+    paid_charge_id: str | None = None
+    paid_intent_id: str | None = None
 
 
 async def linked_customer(
@@ -96,6 +102,24 @@ async def linked_customer(
     return LinkedCustomer(provisioned.customer.id, cus_id, sub_id,
                           tuple(i.stripe_subscription_item_id or "" for i in items),
                           provisioned.first_key.secret)
+
+
+async def licensed_customer(resources: Resources, stripe_client: Any) -> LinkedCustomer:
+    """A customer whose subscription exists in the local Stripe server and whose first invoice
+    was paid by card: its charge counts as a licensing charge (refunds, disputes)."""
+    product = stripe_client.v1.products.create({"name": unique("Licence")})
+    price = stripe_client.v1.prices.create({"currency": "usd", "unit_amount": 500,
+                                            "product": product.id,
+                                            "recurring": {"interval": "month"}})
+    stripe_customer = stripe_client.v1.customers.create(
+        {"invoice_settings": {"default_payment_method": "pm_card_visa"}})
+    subscription = stripe_client.v1.subscriptions.create(
+        {"customer": stripe_customer.id, "items": [{"price": price.id}]})
+    charge = stripe_client.v1.charges.list({"customer": stripe_customer.id}).data[0]
+    linked = await linked_customer(resources, stripe_customer_id=stripe_customer.id,
+                                   stripe_subscription_id=subscription.id)
+    return LinkedCustomer(linked.id, linked.stripe_customer_id, linked.stripe_subscription_id,
+                          linked.stripe_item_ids, linked.key_secret, charge.id, charge.payment_intent)
 
 
 async def customer_row(resources: Resources, customer_id: uuid.UUID) -> Customer:
@@ -172,7 +196,10 @@ def subscription_for(customer: LinkedCustomer, status: str = "active",
 
 
 def charge_for(customer: LinkedCustomer, refunded: bool = True) -> dict[str, Any]:
-    return stripe_object("charge", id=unique("ch"), customer=customer.stripe_customer_id,
+    """The customer's licensing charge (refunded in full or in part)."""
+    return stripe_object("charge", id=customer.paid_charge_id or unique("ch"),
+                         payment_intent=customer.paid_intent_id,
+                         customer=customer.stripe_customer_id,
                          refunded=refunded, amount=1000, amount_refunded=1000 if refunded else 100)
 
 

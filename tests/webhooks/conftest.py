@@ -12,6 +12,9 @@ from licensing_api.resources import Resources
 from licensing_api.settings import Settings, load_settings
 from tests.support import infra
 from tests.webhooks.builders import ROTATED_SECRET, WEBHOOK_SECRET
+
+# One secret for the served app and the test's own resources, as several workers share one.
+SESSION_SECRET = "webhook-tests-session-secret-0123456789abcdef"
 from tests.webhooks.served import ServedApp, served_app
 
 
@@ -25,6 +28,7 @@ def settings(database_url: str, redis_prefix: str, stripe_server) -> Settings:  
         stripe_api_base=stripe_server.url,
         stripe_webhook_secret=f"{WEBHOOK_SECRET},{ROTATED_SECRET}",
         grace_check_interval_seconds=3600,
+        session_secret=SESSION_SECRET,
         _env_file=None,
     )
 
@@ -36,7 +40,8 @@ def served(database_url: str, redis_prefix: str, stripe_server) -> Iterator[Serv
         database_url=database_url, redis_url=infra.TEST_REDIS_URL, redis_key_prefix=redis_prefix,
         stripe_api_key=stripe_server.api_key, stripe_api_base=stripe_server.url,
         stripe_webhook_secret="whsec_replaced_by_the_endpoint_secret",
-        grace_check_interval_seconds=0.2, _env_file=None,
+        grace_check_interval_seconds=0.2, session_secret=SESSION_SECRET,
+        admin_token="webhook-tests-admin-token-0123456789abcdef", _env_file=None,
     )
     with served_app(settings, stripe_server) as app:
         yield app

@@ -35,7 +35,11 @@ class ServedApp:
 
 
 @contextlib.contextmanager
-def served_app(settings: Settings, stripe_server: StripeServerHandle) -> Iterator[ServedApp]:
+def served_app(
+    settings: Settings, stripe_server: StripeServerHandle, thin_events: list[str] | None = None
+) -> Iterator[ServedApp]:
+    """`thin_events`: also an event destination sending these thin v2 events to the app
+    (its signing secret added to STRIPE_WEBHOOK_SECRET, as the README says)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -43,7 +47,14 @@ def served_app(settings: Settings, stripe_server: StripeServerHandle) -> Iterato
     client = stripe_server.stripe_client()
     endpoint = client.v1.webhook_endpoints.create(
         {"url": f"{url}/webhooks/stripe", "enabled_events": ["*"]})
-    settings = settings.model_copy(update={"stripe_webhook_secret": SecretStr(endpoint.secret)})
+    secrets = [endpoint.secret]
+    destination = None
+    if thin_events:
+        destination = client.v2.core.event_destinations.create({
+            "name": unique("service"), "type": "webhook_endpoint", "event_payload": "thin",
+            "enabled_events": thin_events, "webhook_endpoint": {"url": f"{url}/webhooks/stripe"}})
+        secrets.append(destination.webhook_endpoint.signing_secret)
+    settings = settings.model_copy(update={"stripe_webhook_secret": SecretStr(",".join(secrets))})
     server = uvicorn.Server(uvicorn.Config(create_app(settings), log_level="warning",
                                            access_log=False, lifespan="on"))
     thread = threading.Thread(target=lambda: asyncio.run(server.serve(sockets=[sock])),
@@ -58,6 +69,8 @@ def served_app(settings: Settings, stripe_server: StripeServerHandle) -> Iterato
         yield ServedApp(url, endpoint.id, settings)
     finally:
         client.v1.webhook_endpoints.delete(endpoint.id)
+        if destination is not None:
+            client.v2.core.event_destinations.delete(destination.id)
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
@@ -74,10 +87,11 @@ def wait_for_deliveries(stripe_server: StripeServerHandle, served: ServedApp) ->
 
 
 async def provision(
-    resources: Resources, stripe_client: stripe.StripeClient, clock: str | None = None
+    resources: Resources, stripe_client: stripe.StripeClient, clock: str | None = None,
+    plan_id: str = PLAN,
 ) -> tuple[Customer, str, str]:
     """A Stripe customer paying the plan by card, mirrored locally; (customer, sub id, key)."""
-    spec = resources.catalogue.get(PLAN)
+    spec = resources.catalogue.get(plan_id)
     assert spec is not None
     async with session_scope(resources.sessionmaker) as session:
         plan = await synced_plan(session, spec)

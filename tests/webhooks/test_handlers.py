@@ -23,6 +23,7 @@ from tests.webhooks.builders import (
     deliver,
     event,
     invoice_for,
+    licensed_customer,
     linked_customer,
     recorded_event,
     set_state,
@@ -35,17 +36,26 @@ from tests.webhooks.builders import (
 DAY = 86400
 
 
-async def test_payment_failed_sets_past_due_with_grace_from_the_attempt(client, resources):
+async def test_payment_failed_sets_past_due_with_grace_from_the_failure_not_the_finalization(
+    client, resources, caplog
+):
+    """An emailed invoice finalized 10 days ago whose payment fails now keeps a whole grace
+    period, and the notice names a deadline in the future."""
     customer = await linked_customer(resources)
-    attempted = T0 + 100
-    response = await deliver(client, event("invoice.payment_failed",
-                                           invoice_for(customer, created=attempted), T0 + 101))
+    finalized = T0 - 10 * DAY
+    failed_at = T0 + 100
+    invoice = invoice_for(customer, created=finalized, collection_method="send_invoice")
+    with caplog.at_level("INFO", logger="licensing_api.accounts.notifier"):
+        response = await deliver(client, event("invoice.payment_failed", invoice, failed_at))
+        await asyncio.sleep(0)
     assert response.json()["outcome"] == "applied"
     row = await customer_row(resources, customer.id)
     assert row.state == AccountState.PAST_DUE
     grace_days = resources.settings.grace_period_days
-    assert row.grace_until == datetime.fromtimestamp(attempted, UTC) + timedelta(days=grace_days)
+    assert row.grace_until == datetime.fromtimestamp(failed_at, UTC) + timedelta(days=grace_days)
     assert (await audit_states(resources, customer.id))[-1] == ("active", "past_due")
+    [notice] = [r for r in caplog.records if r.getMessage() == "account_notice"]
+    assert datetime.fromisoformat(notice.grace_until) > datetime.now(UTC)
 
 
 async def test_repeated_payment_failure_keeps_the_first_grace_deadline(client, resources):
@@ -149,51 +159,37 @@ async def test_subscription_created_for_an_unknown_customer_is_ignored(client):
     assert response.json()["outcome"] == "ignored"
 
 
-async def test_full_refund_revokes_by_default(client, resources):
-    customer = await linked_customer(resources)
+async def test_full_refund_revokes_by_default(client, resources, stripe_client):
+    customer = await licensed_customer(resources, stripe_client)
     response = await deliver(client, event("charge.refunded", charge_for(customer), T0))
     assert response.json()["outcome"] == "applied"
     assert (await customer_row(resources, customer.id)).state == AccountState.REVOKED
 
 
-async def test_partial_refund_is_ignored(client, resources):
-    customer = await linked_customer(resources)
+async def test_partial_refund_is_ignored(client, resources, stripe_client):
+    customer = await licensed_customer(resources, stripe_client)
     response = await deliver(client, event("charge.refunded", charge_for(customer, refunded=False), T0))
     assert response.json()["outcome"] == "ignored"
     assert (await customer_row(resources, customer.id)).state == AccountState.ACTIVE
 
 
-async def test_refund_suspends_when_refund_action_is_suspend(settings: Settings):
+async def test_refund_suspends_when_refund_action_is_suspend(settings: Settings, stripe_client):
     app = create_app(settings.model_copy(update={"refund_action": "suspend"}))
     async with LifespanManager(app) as manager:
         resources = manager._state["resources"]
         transport = ASGITransport(app=manager.app)
         async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            customer = await linked_customer(resources)
+            customer = await licensed_customer(resources, stripe_client)
             await deliver(http, event("charge.refunded", charge_for(customer), T0))
             assert (await customer_row(resources, customer.id)).state == AccountState.SUSPENDED
 
 
 async def test_dispute_revokes_the_customer_of_the_disputed_charge(client, resources, stripe_client):
-    stripe_customer = stripe_client.v1.customers.create({"email": "disputer@example.com"})
-    customer = await linked_customer(resources, stripe_customer_id=stripe_customer.id)
-    charge_id = _paid_charge(stripe_client, stripe_customer.id)
-    dispute = stripe_object("dispute", id=unique("dp"), charge=charge_id)
+    customer = await licensed_customer(resources, stripe_client)
+    dispute = stripe_object("dispute", id=unique("dp"), charge=customer.paid_charge_id)
     response = await deliver(client, event("charge.dispute.created", dispute, T0))
     assert response.json()["outcome"] == "applied"
     assert (await customer_row(resources, customer.id)).state == AccountState.REVOKED
-
-
-def _paid_charge(stripe_client, stripe_customer_id: str) -> str:
-    product = stripe_client.v1.products.create({"name": unique("Product")})
-    price = stripe_client.v1.prices.create({"currency": "usd", "unit_amount": 500,
-                                            "product": product.id,
-                                            "recurring": {"interval": "month"}})
-    stripe_client.v1.customers.update(
-        stripe_customer_id, {"invoice_settings": {"default_payment_method": "pm_card_visa"}})
-    stripe_client.v1.subscriptions.create({"customer": stripe_customer_id,
-                                           "items": [{"price": price.id}]})
-    return stripe_client.v1.charges.list({"customer": stripe_customer_id}).data[0].id
 
 
 async def test_customer_deleted_revokes(client, resources):

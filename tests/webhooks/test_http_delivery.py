@@ -27,7 +27,8 @@ async def test_checkout_completion_provisions_the_customer_and_first_key(
         customer = await session.scalar(
             select(Customer).where(Customer.stripe_customer_id == checkout.customer))
     assert customer is not None and customer.state == AccountState.ACTIVE
-    secret = await take_signup_secret(synced, started.checkout_session_id)
+    async with session_scope(synced.sessionmaker) as session:
+        secret = await take_signup_secret(session, synced, started.checkout_session_id)
     assert secret.secret is not None and secret.secret.startswith("lk_")
 
 

@@ -36,7 +36,7 @@ from licensing_api.olp.tokens import is_license_token, load_token_record
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter, client_address
 from licensing_api.standards.webbotauth import SignatureWindow, verify_bot_signature
-from licensing_api.usage.redis_keys import PERIOD_TOTALS
+from licensing_api.usage.redis_keys import period_totals_of
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
@@ -106,6 +106,8 @@ class LicenseLookup:
                 self.failed_lookups.record_failure(address)
                 raise InvalidApiKey(
                     "the API key is malformed; keys look like lk_ followed by 32+ characters"
+                    if secret else "the Authorization header lacks the Bearer scheme; send "
+                    "`Authorization: Bearer <key>` (or `X-API-Key: <key>`)"
                 )
             self.lookups.misses += 1
             record = await self._reads.run(digest, lambda: self._read(digest, self._read_token if token else self._read_key))
@@ -159,7 +161,8 @@ class LicenseLookup:
         assert record.target is not None
         try:
             raw = await self.resources.redis.hget(
-                self.resources.redis_key(PERIOD_TOTALS), record.target.period_field
+                self.resources.redis_key(period_totals_of(record.target.period_field)),
+                record.target.period_field,
             )
         except (RedisError, OSError) as exc:
             # Serve anyway: the tally keeps every unit; only headers and caps lag behind.

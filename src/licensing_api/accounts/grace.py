@@ -1,6 +1,8 @@
 """The grace-period check: suspend past-due customers whose grace ended, event or not.
 
-Every worker runs it (a lifespan task) every GRACE_CHECK_INTERVAL_SECONDS. It needs no lock:
+Every worker runs it (a lifespan task) every GRACE_CHECK_INTERVAL_SECONDS, with the local
+renewals of billing-off subscriptions (`billing/renewals.py`) and the sweep of signup
+secrets past their hour. It needs no lock:
 one `UPDATE … WHERE state = 'past_due' AND grace_until <= now RETURNING` claims each
 customer exactly once, since a concurrent worker's UPDATE re-checks the WHERE clause after
 the first commits and finds nothing. Only what this worker changed is audited, invalidated
@@ -22,15 +24,11 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.accounts.notifier import (
-    AccountNotice,
-    Notifier,
-    NoticeKind,
-    create_notifier,
-    deliver_notice,
-)
-from licensing_api.db import AfterCommit, after_commit, session_scope, utcnow
+from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, notice_sender
+from licensing_api.billing.renewals import roll_over_local_periods
+from licensing_api.db import after_commit, session_scope, utcnow
 from licensing_api.resources import Resources
+from licensing_api.signup.service import forget_expired_signup_secrets
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +55,7 @@ async def suspend_expired_grace(resources: Resources, now: datetime | None = Non
             invalidate_after_commit(session, resources.redis, resources.settings.redis_key_prefix,
                                     customer_id=customer_id)
             notice = AccountNotice(NoticeKind.SUSPENDED, customer_id, email, GRACE_EXPIRED)
-            after_commit(session, _sender(notifier, notice))
+            after_commit(session, notice_sender(notifier, notice))
     for customer_id, _ in suspended:
         logger.info("account_state_changed", extra={
             "customer_id": str(customer_id), "from_state": "past_due", "to_state": "suspended",
@@ -65,20 +63,22 @@ async def suspend_expired_grace(resources: Resources, now: datetime | None = Non
     return [customer_id for customer_id, _ in suspended]
 
 
-def _sender(notifier: Notifier, notice: AccountNotice) -> AfterCommit:
-    async def send() -> None:
-        await deliver_notice(notifier, notice)
-
-    return send
+async def run_account_checks(resources: Resources, now: datetime | None = None) -> None:
+    """One round of the periodic account work: grace deadlines, local renewals (billing off)
+    and signup secrets past their hour."""
+    await suspend_expired_grace(resources, now)
+    await roll_over_local_periods(resources, now)
+    async with session_scope(resources.sessionmaker) as session:
+        await forget_expired_signup_secrets(session, now)
 
 
 async def run_grace_checks(resources: Resources) -> None:
-    """Forever: one check per interval. A database outage is logged and retried next time."""
+    """Forever: one round per interval. A database outage is logged and retried next time."""
     interval = resources.settings.grace_check_interval_seconds
     while True:
         await asyncio.sleep(interval)
         try:
-            await suspend_expired_grace(resources)
+            await run_account_checks(resources)
         except (SQLAlchemyError, RedisError, OSError) as exc:
             logger.warning("grace_check_failed", extra={"error": type(exc).__name__})
 

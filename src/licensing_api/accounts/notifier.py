@@ -3,7 +3,8 @@
 `create_notifier(settings)` picks the channel by `NOTIFIER`: `log` (a structured log line,
 the default), `webhook` (a JSON POST to `NOTIFIER_WEBHOOK_URL`, e.g. a mail service or
 Slack bridge) or `smtp` (an email through `SMTP_URL`). Notices are sent after the state
-change commits; a failed notice is logged and never undoes or retries the change.
+change commits; a failed notice is logged, never undoes the change, and is sent again later
+(`notice_sender` raises, so the unit of work's after-commit retries take it).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from email.message import EmailMessage
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 from urllib.parse import unquote, urlsplit
 
@@ -159,3 +161,17 @@ async def deliver_notice(notifier: Notifier, notice: AccountNotice) -> bool:
         )
         return False
     return True
+
+
+class NoticeNotDelivered(Exception):
+    """The notice channel failed; the after-commit retries send it again."""
+
+
+def notice_sender(notifier: Notifier, notice: AccountNotice) -> Callable[[], Awaitable[None]]:
+    """After-commit work that sends `notice`, raising when it could not be delivered."""
+
+    async def send() -> None:
+        if not await deliver_notice(notifier, notice):
+            raise NoticeNotDelivered(f"{notice.kind} notice for {notice.customer_id}")
+
+    return send

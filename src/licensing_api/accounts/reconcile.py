@@ -2,9 +2,10 @@
 
 Each local subscription with a Stripe id is compared with the subscription Stripe holds now
 (pulled in pages, or fetched one by one when the listing lacks it; a 404 means deleted),
-mirrored, and the account state it implies is applied, each in its own transaction. What
-reconcile saw is the newest fact, so it becomes the ordering mark: webhooks older than this
-run are then stale.
+mirrored, and the account state it implies is applied, each in its own transaction. The
+ordering marks move only to the newest timestamp the Stripe object itself carries (never to
+the time reconcile ran): Stripe's retries of the events missed during an outage, the reason
+to reconcile, are newer than that and still apply.
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ import stripe
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.accounts.service import mark_paid, mark_payment_failed, note_source, revoke, suspend
 from licensing_api.accounts.stripe_sync import (
     ENDED_STATUSES,
     StripeObject,
     account_state_for_status,
     has_other_live_subscription,
-    mirror_subscription,
+    newest_own_timestamp,
     subscription_by_stripe_id,
 )
 from licensing_api.billing.errors import translate_stripe_errors
 from licensing_api.billing.models import Subscription
 from licensing_api.billing.stripe_client import require_stripe
+from licensing_api.billing.subscription_mirror import mirror_subscription
 from licensing_api.db import session_scope, utcnow
 from licensing_api.resources import Resources
 
@@ -39,9 +41,6 @@ logger = logging.getLogger(__name__)
 
 SOURCE = "reconcile"
 LIST_PAGE_SIZE = 100
-# A suspension an operator chose (REFUND_ACTION / DISPUTE_ACTION=suspend) is not lifted by
-# an active subscription: only a payment event does that.
-KEPT_SUSPENSIONS = frozenset({"charge_refunded", "charge_disputed"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,15 +126,18 @@ async def repair(
     subscription = await subscription_by_stripe_id(session, stripe_subscription_id)
     if customer is None or subscription is None:  # removed meanwhile
         return []
-    now = utcnow()
     status_before, state_before = subscription.status, customer.state
     mirrored = await mirror_subscription(session, subscription, obj) if obj.get("items") else []
     if obj.get("deleted"):
         subscription.status = str(obj["status"])
-    subscription.stripe_event_at = max(filter(None, [subscription.stripe_event_at, now]))
+    seen_at = newest_own_timestamp(obj)
+    if seen_at is not None:
+        seen_at = min(seen_at, utcnow())  # a test clock may stand in the future
+        subscription.stripe_event_at = max(filter(None, [subscription.stripe_event_at, seen_at]))
     await apply_account_state(session, resources, customer, str(obj.get("status")),
                               stripe_subscription_id)
-    note_source(customer, now)
+    if seen_at is not None:
+        note_source(customer, seen_at)
 
     def change(text: str) -> ReconcileChange:
         return ReconcileChange(customer.id, stripe_subscription_id, text)
@@ -163,17 +165,6 @@ async def apply_account_state(
     elif target is AccountState.PAST_DUE:
         # The failure's time is unknown: the grace period starts now.
         await mark_payment_failed(session, resources, customer, failed_at=utcnow(), **kwargs)
-    elif target is AccountState.ACTIVE and await _may_reactivate(session, customer):
+    elif target is AccountState.ACTIVE:
+        # mark_paid keeps a suspension for a refund or dispute (REFUND_/DISPUTE_ACTION=suspend).
         await mark_paid(session, resources, customer, **kwargs)
-
-
-async def _may_reactivate(session: AsyncSession, customer: Customer) -> bool:
-    if customer.state != AccountState.SUSPENDED:
-        return True
-    last_reason = await session.scalar(
-        select(AuditLogEntry.reason)
-        .where(AuditLogEntry.customer_id == customer.id)
-        .order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
-        .limit(1)
-    )
-    return last_reason not in KEPT_SUSPENSIONS

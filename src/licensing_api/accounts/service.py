@@ -27,8 +27,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, deliver_notice
-from licensing_api.db import after_commit
+from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, notice_sender
+from licensing_api.db import after_commit, utcnow
+from licensing_api.errors import NotFound
 from licensing_api.resources import Resources
 
 logger = logging.getLogger(__name__)
@@ -40,12 +41,21 @@ ALLOWED_TRANSITIONS: dict[AccountState, frozenset[AccountState]] = {
     AccountState.REVOKED: frozenset(),  # final: a new signup makes a new account
 }
 
+# Suspensions for money taken back: no payment lifts them, only a won dispute or an operator.
+REFUND_REASON = "charge_refunded"
+DISPUTE_REASON = "charge_disputed"
+KEPT_SUSPENSIONS = frozenset({REFUND_REASON, DISPUTE_REASON})
+
 NOTICE_FOR_STATE = {
     AccountState.PAST_DUE: NoticeKind.PAYMENT_FAILED,
     AccountState.SUSPENDED: NoticeKind.SUSPENDED,
     AccountState.ACTIVE: NoticeKind.REACTIVATED,
     AccountState.REVOKED: NoticeKind.REVOKED,
 }
+
+
+class CustomerNotFound(NotFound):
+    slug, title = "customer-not-found", "Customer not found"
 
 
 class Freshness(enum.Enum):
@@ -91,6 +101,29 @@ async def change_state(
     from_state = AccountState(customer.state)
     if to_state == from_state or to_state not in ALLOWED_TRANSITIONS[from_state]:
         return False
+    await _move(session, resources, customer, from_state, to_state, reason=reason, source=source,
+                grace_until=grace_until)
+    return True
+
+
+async def reinstate_account(
+    session: AsyncSession, resources: Resources, customer: Customer, *, reason: str, source: str,
+) -> bool:
+    """An operator's decision: a suspended or revoked account becomes active again (the one
+    way out of `revoked`; no Stripe event ever takes it). True if it moved."""
+    from_state = AccountState(customer.state)
+    if from_state not in (AccountState.SUSPENDED, AccountState.REVOKED):
+        return False
+    await _move(session, resources, customer, from_state, AccountState.ACTIVE, reason=reason,
+                source=source, grace_until=None)
+    return True
+
+
+async def _move(
+    session: AsyncSession, resources: Resources, customer: Customer, from_state: AccountState,
+    to_state: AccountState, *, reason: str, source: str, grace_until: datetime | None,
+) -> None:
+    """The transition itself: state, audit row, cache invalidation and notice after commit."""
     customer.state = to_state
     customer.grace_until = grace_until if to_state == AccountState.PAST_DUE else None
     session.add(
@@ -113,18 +146,12 @@ async def change_state(
         reason=reason,
         grace_until=customer.grace_until,
     )
-    notifier = create_notifier(resources.settings)
-
-    async def send_notice() -> None:
-        await deliver_notice(notifier, notice)
-
-    after_commit(session, send_notice)
+    after_commit(session, notice_sender(create_notifier(resources.settings), notice))
     logger.info(
         "account_state_changed",
         extra={"customer_id": str(customer.id), "from_state": str(from_state),
                "to_state": str(to_state), "reason": reason, "source": source},
     )
-    return True
 
 
 def grace_deadline(resources: Resources, failed_at: datetime) -> datetime:
@@ -133,24 +160,51 @@ def grace_deadline(resources: Resources, failed_at: datetime) -> datetime:
 
 async def mark_payment_failed(
     session: AsyncSession, resources: Resources, customer: Customer, *,
-    failed_at: datetime, reason: str, source: str,
+    failed_at: datetime, reason: str, source: str, now: datetime | None = None,
 ) -> bool:
     """active → past_due until `failed_at` + GRACE_PERIOD_DAYS; a repeated failure keeps the
-    first deadline (retries do not extend the grace period)."""
+    first deadline (retries do not extend the grace period).
+
+    A failure learned of only after its grace period ended (a delivery delayed for days)
+    suspends at once: a payment-failed notice never names a deadline already past.
+    """
     if customer.state != AccountState.ACTIVE:
         return False
+    deadline = grace_deadline(resources, failed_at)
+    if deadline <= (now or utcnow()):
+        return await change_state(
+            session, resources, customer, AccountState.SUSPENDED,
+            reason=f"{reason}: grace period already over", source=source,
+        )
     return await change_state(
         session, resources, customer, AccountState.PAST_DUE, reason=reason, source=source,
-        grace_until=grace_deadline(resources, failed_at),
+        grace_until=deadline,
     )
 
 
 async def mark_paid(
     session: AsyncSession, resources: Resources, customer: Customer, *, reason: str, source: str
 ) -> bool:
-    """past_due or suspended → active, grace cleared."""
+    """past_due or suspended → active, grace cleared; never a suspension for a refund or a
+    dispute (a later invoice being paid says nothing about the money taken back)."""
+    if customer.state == AccountState.SUSPENDED and (
+        await last_suspension_reason(session, customer) in KEPT_SUSPENSIONS
+    ):
+        return False
     return await change_state(
         session, resources, customer, AccountState.ACTIVE, reason=reason, source=source
+    )
+
+
+async def last_suspension_reason(session: AsyncSession, customer: Customer) -> str | None:
+    """Why the customer was last moved to `suspended` (None if never)."""
+    return await session.scalar(
+        select(AuditLogEntry.reason)
+        .where(AuditLogEntry.customer_id == customer.id,
+               AuditLogEntry.to_state == AccountState.SUSPENDED,
+               AuditLogEntry.from_state != AccountState.SUSPENDED)
+        .order_by(AuditLogEntry.created_at.desc(), AuditLogEntry.id.desc())
+        .limit(1)
     )
 
 

@@ -11,13 +11,21 @@ from licensing_api.accounts.models import AccountState
 from licensing_api.admin import service
 from licensing_api.admin.auth import AdminApiOff, AdminUnauthorized, require_admin
 from licensing_api.admin.schemas import (
-    CustomerDetail, CustomerOut, AdminKeyOut, Page, PlanOut, RetryResult, StateChange,
-    SubscriptionDetail, SubscriptionOut, UsageReportOut,
+    CustomerDetail, CustomerOut, AdminKeyOut, Page, PlanOut, ReinstateOut, ReinstateRequest,
+    RetryResult, StateChange, SubscriptionDetail, SubscriptionOut, UsageReportOut,
 )
+from licensing_api.billing.errors import StripeRejected, StripeUnavailable
+from licensing_api.billing.plan_change import (
+    NoSubscriptionToChange, PlanChangeRefused, SamePlan, change_plan,
+)
+from licensing_api.billing.plan_schemas import PlanChangeOut, PlanChangeRequest
+from licensing_api.billing.reinstatement import NotReinstatable, reinstate
+from licensing_api.billing.service import PlanNotFound, PlanNotSynced
 from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
 from licensing_api.errors import ProblemError, problem_responses
 from licensing_api.keys.models import KeyStatus
 from licensing_api.keys.service import KeyNotFound
+from licensing_api.plain_text import plain_text
 from licensing_api.usage.models import ReportState
 
 router = APIRouter(prefix="/admin", tags=["admin"], dependencies=[Depends(require_admin)])
@@ -42,7 +50,7 @@ ReportId = Annotated[str, Path(min_length=1, max_length=100, description="the re
 async def list_customers(
     session: SessionDep,
     state: Annotated[AccountState | None, Query(description="only accounts in this state")] = None,
-    email: Annotated[str | None, Query(max_length=320, description="exact email")] = None,
+    email: Annotated[plain_text(320) | None, Query(description="exact email")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[CustomerOut]:
@@ -80,6 +88,41 @@ async def change_customer_state(
     return CustomerOut.model_validate(customer)
 
 
+@router.post(
+    "/customers/{customer_id}/plan",
+    summary="Change a customer's plan: at the next period (default) or now, with prorations",
+    response_model=PlanChangeOut,
+    responses=admin_errors(
+        service.CustomerNotFound, PlanNotFound, NoSubscriptionToChange, SamePlan, PlanChangeRefused,
+        PlanNotSynced,
+        StripeUnavailable, StripeRejected,
+    ),
+)
+async def change_customer_plan(
+    customer_id: uuid.UUID, change: PlanChangeRequest, session: SessionDep, resources: ResourcesDep
+) -> PlanChangeOut:
+    result = await change_plan(session, resources, customer_id, change.plan, change.when, source="admin")
+    return PlanChangeOut.of(result)
+
+
+@router.post(
+    "/customers/{customer_id}/reinstate",
+    summary="Reinstate a suspended or revoked account (audited; a new subscription if it ended)",
+    response_model=ReinstateOut,
+    responses=admin_errors(
+        service.CustomerNotFound, NotReinstatable, PlanNotSynced, StripeUnavailable, StripeRejected,
+        NotReinstatable="the account is active: only a suspended or revoked account can be reinstated",
+    ),
+)
+async def reinstate_customer(
+    customer_id: uuid.UUID, body: ReinstateRequest, session: SessionDep, resources: ResourcesDep
+) -> ReinstateOut:
+    done = await reinstate(session, resources, customer_id, reason=body.reason, source="admin")
+    return ReinstateOut(customer=CustomerOut.model_validate(done.customer),
+                        subscription=SubscriptionOut.model_validate(done.subscription),
+                        new_subscription=done.new_subscription)
+
+
 @router.get(
     "/subscriptions", summary="List subscriptions", response_model=Page[SubscriptionOut],
     responses=admin_errors(),
@@ -87,7 +130,7 @@ async def change_customer_state(
 async def list_subscriptions(
     session: SessionDep,
     customer_id: Annotated[uuid.UUID | None, Query(description="only this customer's")] = None,
-    status: Annotated[str | None, Query(max_length=32, description="Stripe status")] = None,
+    status: Annotated[plain_text(32) | None, Query(description="Stripe status")] = None,
     limit: Limit = 100,
     offset: Offset = 0,
 ) -> Page[SubscriptionOut]:

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from licensing_api.accounts.models import AccountState
 from licensing_api.keys.models import KeyStatus
+from licensing_api.plain_text import plain_text
 from licensing_api.usage.models import ReportState
 
 Item = TypeVar("Item")
@@ -65,6 +66,7 @@ class SubscriptionItemOut(Orm):
     meter_event_name: str | None
     current_period_start: datetime
     current_period_end: datetime
+    ended_at: datetime | None = Field(None, description="left the subscription (plan change): counts no new units")
 
 
 class SubscriptionOut(Orm):
@@ -75,6 +77,9 @@ class SubscriptionOut(Orm):
     status: str
     current_period_start: datetime
     current_period_end: datetime
+    cancel_at: datetime | None = Field(None, description="access ends then (cancel at period end)")
+    scheduled_plan_id: str | None = Field(None, description="plan waiting for the period end")
+    scheduled_change_at: datetime | None = None
     created_at: datetime
 
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [SUBSCRIPTION_EXAMPLE]})
@@ -128,11 +133,24 @@ class CustomerDetail(CustomerOut):
 
 class StateChange(BaseModel):
     state: AccountState = Field(description="the state to move the account to")
-    reason: str = Field(min_length=1, max_length=500, description="why; kept in the audit log")
+    reason: plain_text(500, min_length=1) = Field(description="why; kept in the audit log")
 
     model_config = ConfigDict(json_schema_extra={"examples": [
         {"state": "suspended", "reason": "chargeback under review"},
     ]})
+
+
+class ReinstateRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500, description="why; kept in the audit log")
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"reason": "refund was a billing error; customer keeps the license"}]})
+
+
+class ReinstateOut(BaseModel):
+    customer: CustomerOut
+    subscription: SubscriptionOut
+    new_subscription: bool = Field(description="the old subscription had ended: a new one was created")
 
 
 class PlanOut(BaseModel):

@@ -11,7 +11,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
-from licensing_api.accounts.service import change_state, grace_deadline
+from licensing_api.accounts.service import CustomerNotFound, change_state, grace_deadline
 from licensing_api.billing.models import Plan, Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanCatalogue
 from licensing_api.db import utcnow
@@ -24,10 +24,6 @@ from licensing_api.usage.models import ReportState, UsageReport
 logger = logging.getLogger(__name__)
 
 Row = TypeVar("Row")
-
-
-class CustomerNotFound(NotFound):
-    slug, title = "customer-not-found", "Customer not found"
 
 
 class SubscriptionNotFound(NotFound):
@@ -182,8 +178,9 @@ def usage_reports_query(
 
 
 async def retry_report(session: AsyncSession, report_id: str) -> UsageReport:
-    """A failed report back to pending, due now: the next flush sends it (same identifier,
-    so Stripe still deduplicates it if it had in fact been recorded)."""
+    """A failed report back to pending, due now. The next flush sends it under the same
+    identifier while Stripe's 24 h dedup window still covers its earlier attempts, and after
+    that first settles it from Stripe's own record (`usage/sending.py`): never blind."""
     report = await session.scalar(
         select(UsageReport).where(UsageReport.id == report_id).with_for_update()
     )
@@ -200,6 +197,7 @@ async def retry_report(session: AsyncSession, report_id: str) -> UsageReport:
 
 
 async def retry_failed_reports(session: AsyncSession) -> int:
+    """Every failed report back to pending, under the same rule as `retry_report`."""
     result = await session.execute(
         update(UsageReport).where(UsageReport.state == ReportState.FAILED)
         .values(state=ReportState.PENDING, attempts=0, next_attempt_at=utcnow())

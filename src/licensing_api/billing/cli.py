@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from licensing_api.billing.catalogue_sync import SyncOutcome, SyncStep, sync_catalogue
-from licensing_api.billing.provisioning import provision_local_customer
+from licensing_api.billing.provisioning import already_provisioned, provision_local_customer
 from licensing_api.billing.service import plan_spec
 from licensing_api.billing.stripe_client import require_stripe
 from licensing_api.billing.stripe_provisioning import provision_stripe_customer
@@ -68,7 +68,8 @@ def create(
             spec = plan_spec(resources.catalogue, plan)
             async with session_scope(resources.sessionmaker) as session:
                 if resources.stripe is None:
-                    provisioned = await provision_local_customer(session, email, spec)
+                    provisioned = await already_provisioned(session, email, spec.id) or \
+                        await provision_local_customer(session, email, spec)
                 else:
                     provisioned = await provision_stripe_customer(
                         session, resources.stripe, email, spec

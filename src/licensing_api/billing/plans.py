@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from licensing_api.billing.models import PlanKind
+from licensing_api.billing.currencies import THREE_DECIMAL_CURRENCIES
 from licensing_api.billing.price_rules import PriceRuleError, PriceRules, parse_price_rules
 
 PLAN_ID_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
@@ -152,12 +153,14 @@ def _parse_plan(plan_id: str, body: Any) -> PlanSpec:
             raise fail("base_amount", "a hybrid plan needs a base fee > 0 (or use kind = metered)")
         if kind is PlanKind.METERED:
             base_amount = 0
+        if "tiers" in body:
+            included = _free_allowance(tiers)
     per_crawl = body.get("per_crawl", False)
     if not isinstance(per_crawl, bool):
         raise fail("per_crawl", "use true or false")
     if per_crawl and (kind is not PlanKind.METERED or included):
         raise fail("per_crawl", "a per-crawl plan is kind = \"metered\" with no included_units")
-    return PlanSpec(
+    plan = PlanSpec(
         id=plan_id,
         name=str(body.get("name", plan_id)),
         kind=kind,
@@ -170,18 +173,30 @@ def _parse_plan(plan_id: str, body: Any) -> PlanSpec:
         rate_limit_per_second=rate_limit,
         per_crawl=per_crawl,
     )
+    _check_amounts_stripe_accepts(plan, fail)
+    return plan
 
 
 def _tiers(body: dict[str, Any], included: int, fail: Any) -> tuple[Tier, ...]:
     if "tiers" in body:
+        if "included_units" in body:
+            # The offer would show one allowance and Stripe bill another.
+            raise fail("included_units", "with explicit tiers, make the allowance a first tier "
+                       'with unit_amount_decimal = "0" instead')
+        raw_tiers = body["tiers"]
+        if not isinstance(raw_tiers, list) or not all(isinstance(t, dict) for t in raw_tiers):
+            raise fail("tiers", "use a list of tables: [[plans.<id>.tiers]]")
         tiers = []
         previous = 0
-        for index, raw in enumerate(body["tiers"]):
+        for index, raw in enumerate(raw_tiers):
             up_to = raw.get("up_to")
-            if up_to in ("inf", None):
+            last = index == len(raw_tiers) - 1
+            if up_to == "inf" and last:
                 up_to = None
-            elif not isinstance(up_to, int) or up_to <= previous:
-                raise fail(f"tiers[{index}].up_to", "use increasing whole numbers, last one \"inf\"")
+            elif isinstance(up_to, bool) or not isinstance(up_to, int) or up_to <= previous:
+                where = "only the last tier may be" if up_to == "inf" else "use"
+                raise fail(f"tiers[{index}].up_to",
+                           f"{where} increasing whole numbers, last one \"inf\"")
             tiers.append(
                 Tier(
                     up_to=up_to,
@@ -199,6 +214,36 @@ def _tiers(body: dict[str, Any], included: int, fail: Any) -> tuple[Tier, ...]:
     if included > 0:
         return (Tier(up_to=included, unit_amount_decimal=Decimal(0)), Tier(up_to=None, unit_amount_decimal=unit))
     return (Tier(up_to=None, unit_amount_decimal=unit),)
+
+
+def _free_allowance(tiers: tuple[Tier, ...]) -> int:
+    """Units the leading free tiers (no unit price, no flat fee) include."""
+    included = 0
+    for tier in tiers:
+        if tier.up_to is None or tier.unit_amount_decimal or tier.flat_amount:
+            break
+        included = tier.up_to
+    return included
+
+
+def _check_amounts_stripe_accepts(plan: PlanSpec, fail: Any) -> None:
+    """Stripe refuses some amounts outright (https://docs.stripe.com/currencies#special-cases):
+    ISK is two-decimal in the API but charged in whole krónur (multiples of 100, prices
+    included); the three-decimal currencies take payment amounts ending in 0."""
+    whole: list[tuple[str, Decimal]] = [("base_amount", Decimal(plan.base_amount))]
+    whole += [(f"tiers[{i}].flat_amount", Decimal(t.flat_amount)) for i, t in enumerate(plan.tiers)]
+    if plan.currency == "isk":
+        prices = [(f"tiers[{i}].unit_amount_decimal", t.unit_amount_decimal)
+                  for i, t in enumerate(plan.tiers)]
+        for field, amount in whole + prices:
+            if amount % 100:
+                raise fail(field, f"{amount} is not whole krónur: Stripe takes ISK amounts in "
+                           "multiples of 100 (100 = 1 ISK)")
+    elif plan.currency in THREE_DECIMAL_CURRENCIES:
+        for field, amount in whole:
+            if amount % 10:
+                raise fail(field, f"Stripe takes {plan.currency.upper()} payment amounts ending "
+                           f"in 0 (round {amount} to a multiple of 10)")
 
 
 def _non_negative_int(value: Any, fail: Any, field: str) -> int:

@@ -12,21 +12,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 
+from licensing_api.billing.currencies import minor_unit_exponent
 from licensing_api.billing.plans import PlanSpec, Tier
-
-ZERO_DECIMAL_CURRENCIES = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf ugx vnd vuv xaf xof xpf".split()
-)
-THREE_DECIMAL_CURRENCIES = frozenset("bhd jod kwd omr tnd".split())
-
-
-def minor_unit_exponent(currency: str) -> int:
-    currency = currency.lower()
-    if currency in ZERO_DECIMAL_CURRENCIES:
-        return 0
-    if currency in THREE_DECIMAL_CURRENCIES:
-        return 3
-    return 2
 
 
 def format_amount(amount_minor: int | Decimal, currency: str) -> str:

@@ -1,7 +1,7 @@
 """Customer provisioning: local rows for a customer, its subscription and first key.
 
 With billing off the subscription is local only; its periods follow the plan's interval from
-the moment of creation. With billing on, `billing/stripe_provisioning.py` creates the Stripe
+the moment of creation (`billing_anchor`) and roll over by themselves (`billing/renewals.py`). With billing on, `billing/stripe_provisioning.py` creates the Stripe
 customer and subscription first and `record_stripe_subscription` mirrors them here, upserted
 by Stripe ids so that a re-run after a crash adds nothing twice.
 """
@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
@@ -21,6 +21,7 @@ from licensing_api.billing.periods import add_interval
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.billing.service import upsert_plan
 from licensing_api.db import utcnow
+from licensing_api.errors import Conflict
 from licensing_api.keys.models import ApiKey
 from licensing_api.keys.service import NewKey, create_key
 
@@ -34,35 +35,45 @@ class ProvisionedCustomer:
     first_key: NewKey | None
 
 
+class EmailOnAnotherPlan(Conflict):
+    slug, title = "email-on-another-plan", "A customer with this email is on another plan"
+
+
+async def already_provisioned(
+    session: AsyncSession, email: str, plan_id: str
+) -> ProvisionedCustomer | None:
+    """The live (not revoked) customer with this email, if its subscription is on `plan_id`
+    (`first_key=None`: its keys are left alone); None if there is none. On another plan:
+    `EmailOnAnotherPlan`, rather than a second customer with the same email."""
+    customer = await session.scalar(
+        select(Customer)
+        .where(func.lower(Customer.email) == email.lower(), Customer.state != AccountState.REVOKED)
+        .order_by(Customer.created_at.desc()).limit(1)
+    )
+    if customer is None:
+        return None
+    subscription = await session.scalar(
+        select(Subscription).where(Subscription.customer_id == customer.id)
+        .order_by(Subscription.created_at.desc()).limit(1)
+    )
+    if subscription is None or subscription.plan_id != plan_id:
+        current = subscription.plan_id if subscription is not None else "no plan"
+        raise EmailOnAnotherPlan(
+            f"{email} is already customer {customer.id} ({current}); change its plan with "
+            f"`licensing-api customers change-plan {customer.id} --plan {plan_id}`, or use "
+            "another email"
+        )
+    items = list(await session.scalars(
+        select(SubscriptionItem).where(SubscriptionItem.subscription_id == subscription.id)
+    ))
+    return ProvisionedCustomer(customer, subscription, usage_item_of(items), first_key=None)
+
+
 async def provision_local_customer(
     session: AsyncSession, email: str, plan: PlanSpec
 ) -> ProvisionedCustomer:
-    await upsert_plan(session, plan)
-    now = utcnow().replace(microsecond=0)
-    period_end = add_interval(now, plan.interval)
     customer = await _new_customer(session, email, None, source="cli")
-    subscription = Subscription(
-        customer_id=customer.id,
-        plan_id=plan.id,
-        status="active",
-        current_period_start=now,
-        current_period_end=period_end,
-    )
-    session.add(subscription)
-    await session.flush()
-    items = []
-    if plan.has_base_fee:
-        items.append(SubscriptionItem(kind=SubscriptionItemKind.BASE))
-    if plan.is_metered:
-        items.append(
-            SubscriptionItem(kind=SubscriptionItemKind.METERED, meter_event_name=plan.meter_event_name)
-        )
-    for item in items:
-        item.subscription_id = subscription.id
-        item.current_period_start = now
-        item.current_period_end = period_end
-        session.add(item)
-    await session.flush()
+    subscription, items = await add_local_subscription(session, customer, plan)
     first_key = await create_key(session, customer.id, name="first key")
     return ProvisionedCustomer(
         customer=customer,
@@ -72,10 +83,54 @@ async def provision_local_customer(
     )
 
 
+async def add_local_subscription(
+    session: AsyncSession, customer: Customer, plan: PlanSpec
+) -> tuple[Subscription, list[SubscriptionItem]]:
+    """A local subscription (billing off) from now, anchored now, with the plan's items."""
+    await upsert_plan(session, plan)
+    now = utcnow().replace(microsecond=0)
+    subscription = Subscription(
+        customer_id=customer.id,
+        plan_id=plan.id,
+        status="active",
+        current_period_start=now,
+        current_period_end=add_interval(now, plan.interval),
+        billing_anchor=now,
+    )
+    session.add(subscription)
+    await session.flush()
+    items = add_local_items(session, subscription, plan, now)
+    await session.flush()
+    return subscription, items
+
+
+def add_local_items(
+    session: AsyncSession, subscription: Subscription, plan: PlanSpec, start: datetime
+) -> list[SubscriptionItem]:
+    """The plan's items (base fee, metered usage), counting from `start` to the period end."""
+    kinds = ([SubscriptionItemKind.BASE] if plan.has_base_fee else []) + (
+        [SubscriptionItemKind.METERED] if plan.is_metered else [])
+    items = [
+        SubscriptionItem(
+            subscription_id=subscription.id, kind=kind,
+            meter_event_name=plan.meter_event_name if kind == SubscriptionItemKind.METERED else None,
+            current_period_start=start, current_period_end=subscription.current_period_end,
+        )
+        for kind in kinds
+    ]
+    session.add_all(items)
+    return items
+
+
 def usage_item_of(items: list[SubscriptionItem]) -> SubscriptionItem:
-    """Usage counts against the metered item; a fixed plan counts against its base item."""
-    metered = [i for i in items if i.kind == SubscriptionItemKind.METERED]
-    return metered[0] if metered else items[0]
+    """Usage counts against the metered item; a fixed plan counts against its base item.
+
+    Only items still on the subscription count (`ended_at` unset); of several, the one that
+    joined last (a plan change's new item)."""
+    live = [i for i in items if i.ended_at is None] or items
+    metered = [i for i in live if i.kind == SubscriptionItemKind.METERED]
+    candidates = metered or [i for i in live if i.kind == SubscriptionItemKind.BASE] or live
+    return max(candidates, key=lambda i: i.current_period_start)
 
 
 async def record_stripe_subscription(

@@ -1,11 +1,15 @@
-"""Plans in the database: the catalogue mirrored into `plans` rows that keep Stripe ids."""
+"""Plans in the database (the catalogue mirrored into `plans` rows that keep Stripe ids), and
+whose subscription items are whose."""
 
 from __future__ import annotations
+
+import uuid
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from licensing_api.billing.models import Plan
+from licensing_api.accounts.models import Customer
+from licensing_api.billing.models import Plan, Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanCatalogue, PlanSpec
 from licensing_api.errors import NotFound, ServiceUnavailable
 
@@ -72,3 +76,16 @@ def plan_spec(catalogue: PlanCatalogue, plan_id: str) -> PlanSpec:
         choices = ", ".join(p.id for p in catalogue)
         raise PlanNotFound(f"no plan {plan_id!r}; choose one of: {choices}")
     return spec
+
+
+async def item_owners(session: AsyncSession, item_ids: list[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of the customer each subscription item belongs to (for operators' tables)."""
+    if not item_ids:
+        return {}
+    rows = await session.execute(
+        select(SubscriptionItem.id, Customer.email)
+        .join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
+        .join(Customer, Customer.id == Subscription.customer_id)
+        .where(SubscriptionItem.id.in_(item_ids))
+    )
+    return {item_id: email for item_id, email in rows}

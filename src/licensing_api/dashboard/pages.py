@@ -84,9 +84,12 @@ async def dashboard_page(
     except StripeFailure as exc:
         logger.warning("dashboard_invoices_unavailable", extra={"error": exc.detail})
         invoices, invoices_error = [], "Invoices are unavailable right now; try again in a minute."
+    usage = overview.usage
     context = {
         "overview": overview,
-        "usage": overview.usage,
+        "usage": usage,
+        # Plans a change can go to: Stripe keeps one currency per subscription.
+        "plans": [spec for spec in resources.catalogue if usage and spec.currency == usage.currency],
         "chart": daily_bar_chart(overview.daily),
         "invoices": invoices,
         "invoices_error": invoices_error,

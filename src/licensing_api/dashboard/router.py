@@ -23,6 +23,14 @@ from licensing_api.bots.service import (
     jwks_from_json,
     register_bot,
 )
+from licensing_api.billing.plan_change import (
+    ChangeWhen,
+    NoSubscriptionToChange,
+    PlanChangeRefused,
+    SamePlan,
+    change_plan,
+)
+from licensing_api.billing.service import PlanNotFound, PlanNotSynced
 from licensing_api.dashboard import service
 from licensing_api.dashboard.auth import CodecDep, CsrfRejected, SessionCookieDep, require_csrf
 from licensing_api.dashboard.billing import NoStripeCustomer, billing_portal_url
@@ -44,6 +52,7 @@ from licensing_api.keys.service import (
     revoke_key_everywhere,
     rotate_key,
 )
+from licensing_api.plain_text import plain_text
 from licensing_api.security.failed_lookups import (
     FailedKeyLookupLimiterDep,
     TooManyFailedKeyLookups,
@@ -58,6 +67,9 @@ NOTICES = {
     "key-revoked": "Key revoked. Every worker refuses it within a second.",
     "bot-registered": "Bot registered. Its signed requests are now this account's.",
     "bot-deleted": "Bot deleted. Every worker refuses its signatures within a second.",
+    "plan-changed": "Plan changed. Requests from now on count under the new plan.",
+    "plan-scheduled": "Plan change scheduled for the end of this billing period.",
+    "plan-change-canceled": "The scheduled plan change is canceled.",
     "signed-out": "You are signed out.",
 }
 HTML = {"content": {"text/html": {}}}
@@ -105,7 +117,7 @@ async def show_dashboard(
 async def sign_in(
     request: Request, codec: CodecDep, resources: ResourcesDep,
     failed_lookups: FailedKeyLookupLimiterDep,
-    api_key: Annotated[str, Form(max_length=200)], nonce: Annotated[str, Form(max_length=100)] = "",
+    api_key: Annotated[plain_text(200, min_length=1), Form()], nonce: Annotated[plain_text(100), Form()] = "",
 ) -> Response:
     if not codec.sign_in_nonce_ok(request.cookies.get(SIGN_IN_COOKIE), nonce):
         return sign_in_page(
@@ -140,7 +152,7 @@ async def sign_in(
 )
 async def sign_out(
     codec: CodecDep, dashboard_session: SessionCookieDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     require_csrf(dashboard_session, codec, csrf_token)
     response = redirect("/dashboard?done=signed-out")
@@ -159,8 +171,8 @@ async def sign_out(
 )
 async def create_key_from_dashboard(
     request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
-    name: Annotated[str, Form(max_length=100)] = "",
+    csrf_token: Annotated[plain_text(200), Form()] = "",
+    name: Annotated[plain_text(100), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
@@ -186,7 +198,7 @@ async def create_key_from_dashboard(
 )
 async def rotate_key_from_dashboard(
     request: Request, key_id: uuid.UUID, codec: CodecDep, resources: ResourcesDep,
-    dashboard_session: SessionCookieDep, csrf_token: Annotated[str, Form(max_length=200)] = "",
+    dashboard_session: SessionCookieDep, csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
@@ -219,7 +231,7 @@ async def rotate_key_from_dashboard(
 )
 async def revoke_key_from_dashboard(
     request: Request, key_id: uuid.UUID, codec: CodecDep, resources: ResourcesDep,
-    dashboard_session: SessionCookieDep, csrf_token: Annotated[str, Form(max_length=200)] = "",
+    dashboard_session: SessionCookieDep, csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     try:
@@ -295,6 +307,41 @@ async def delete_bot_from_dashboard(
 
 
 @router.post(
+    "/plan",
+    summary="Change the plan (at the period end, or now with prorations)",
+    responses={
+        303: {"description": "Changed or scheduled: to the dashboard with a notice"},
+        404: {"description": "No such plan", **HTML},
+        409: {"description": "Already on that plan, or the change is not possible", **HTML},
+        502: {"description": "Stripe rejected the change", **HTML},
+        503: {"description": "Stripe is unavailable, or the plan is not set up in Stripe", **HTML},
+        **FORM_EXPIRED,
+    },
+)
+async def change_plan_from_dashboard(
+    request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    plan: Annotated[str, Form(max_length=64)] = "",
+    when: Annotated[ChangeWhen, Form()] = ChangeWhen.PERIOD_END,
+) -> Response:
+    signed_in = require_csrf(dashboard_session, codec, csrf_token)
+    try:
+        async with unit_of_work(resources) as db:
+            result = await change_plan(db, resources, signed_in.customer_id, plan, when,
+                                       source=f"dashboard:key:{signed_in.key_id}")
+    except (PlanNotFound, NoSubscriptionToChange, SamePlan, PlanChangeRefused, PlanNotSynced,
+            StripeFailure) as exc:
+        return await dashboard_page(
+            request, codec, resources, signed_in, error=exc.detail, status_code=exc.status
+        )
+    logger.info("dashboard_plan_changed", extra={**_ids(signed_in.customer_id, signed_in.key_id),
+                                                 "plan": result.to_plan, "when": str(when)})
+    if result.canceled_scheduled_change:
+        return redirect("/dashboard?done=plan-change-canceled")
+    return redirect("/dashboard?done=" + ("plan-changed" if when is ChangeWhen.NOW else "plan-scheduled"))
+
+
+@router.post(
     "/billing-portal",
     summary="Open Stripe's billing portal to update the payment method",
     responses={
@@ -307,7 +354,7 @@ async def delete_bot_from_dashboard(
 )
 async def open_billing_portal(
     request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
-    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    csrf_token: Annotated[plain_text(200), Form()] = "",
 ) -> Response:
     signed_in = require_csrf(dashboard_session, codec, csrf_token)
     async with unit_of_work(resources) as db:

@@ -2,7 +2,7 @@
 
 Units this period come from the usage service (the numbers `GET /v1/usage` answers); the bill
 estimate is `billing.pricing.estimate_bill`, the tier math Stripe's invoice uses; the daily
-chart and per-key figures come from `key_daily_usage` plus what is still pending in Redis.
+chart and per-key figures come from `key_daily_usage` and Redis's newer counters.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from licensing_api.db import utcnow
 from licensing_api.keys.models import ApiKey, KeyStatus
 from licensing_api.keys.service import digest_of, is_well_formed, list_keys
 from licensing_api.resources import Resources
-from licensing_api.usage import redis_keys
+from licensing_api.usage.key_counters import key_day_units, last_used_marks
 from licensing_api.usage.models import KeyDailyUsage
 from licensing_api.usage.schemas import UsageSummary
 from licensing_api.usage.service import NoSubscriptionUsage, current_usage
@@ -148,11 +148,8 @@ async def account_overview(
 async def daily_units_by_key(
     session: AsyncSession, resources: Resources, key_ids: list[uuid.UUID], days: list[date]
 ) -> dict[uuid.UUID, dict[date, int]]:
-    """Units per key per UTC day: flushed rows plus what is still pending in Redis.
-
-    The two reads are not one snapshot: a flush between them can move a few units from one
-    to the other, so the chart may be off by a sub-second's traffic until the next load.
-    """
+    """Units per key per UTC day: the larger of the flushed row and Redis's counter (which
+    only grows, and which a flush copies into the row)."""
     result: dict[uuid.UUID, dict[date, int]] = defaultdict(lambda: defaultdict(int))
     if not key_ids or not days:
         return result
@@ -167,14 +164,12 @@ async def daily_units_by_key(
     )
     for key_id, day, units in rows:
         result[key_id][day] += int(units)
-    fields = [(key_id, day) for key_id in key_ids for day in days]
-    pending = await resources.redis.hmget(
-        resources.redis_key(redis_keys.PENDING_BY_KEY),
-        [redis_keys.key_day_field(key_id, day) for key_id, day in fields],
+    live = await key_day_units(
+        resources.redis, resources.settings.redis_key_prefix,
+        [(key_id, day) for key_id in key_ids for day in days],
     )
-    for (key_id, day), value in zip(fields, pending, strict=True):
-        if value is not None:
-            result[key_id][day] += int(value)
+    for (key_id, day), units in live.items():
+        result[key_id][day] = max(result[key_id][day], units)
     return result
 
 
@@ -182,11 +177,12 @@ async def _last_used(resources: Resources, keys: list[ApiKey]) -> dict[uuid.UUID
     """The later of the flushed `last_used_at` and the workers' newer Redis mark."""
     if not keys:
         return {}
-    marks = await resources.redis.hmget(
-        resources.redis_key(redis_keys.KEY_LAST_USED), [str(k.id) for k in keys]
+    marks = await last_used_marks(
+        resources.redis, resources.settings.redis_key_prefix, [k.id for k in keys]
     )
     result = {}
-    for key, mark in zip(keys, marks, strict=True):
+    for key in keys:
+        mark = marks.get(key.id)
         candidates = [key.last_used_at] if key.last_used_at else []
         if mark is not None:
             candidates.append(datetime.fromtimestamp(float(mark), UTC))

@@ -7,9 +7,11 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from licensing_api.plain_text import plain_text
+
 
 class KeyCreate(BaseModel):
-    name: str | None = Field(None, max_length=100, description="a label, e.g. the crawler's name")
+    name: plain_text(100) | None = Field(None, description="a label, e.g. the crawler's name")
 
     model_config = {"extra": "forbid", "json_schema_extra": {"examples": [{"name": "crawler-eu-1"}]}}
 

@@ -16,6 +16,7 @@ from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.db import utcnow
 from licensing_api.errors import Conflict, NotFound
 from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
+from licensing_api.plain_text import require_plain_text
 
 SECRET_PREFIX = "lk_"
 MAX_ACTIVE_KEYS = 25  # per customer: self-service cannot mint keys without bound
@@ -33,6 +34,10 @@ class TooManyKeys(Conflict):
 
 class KeyAlreadyRevoked(Conflict):
     slug, title = "key-revoked", "API key already revoked"
+
+
+class AmbiguousKeyPrefix(Conflict):
+    slug, title = "ambiguous-key-prefix", "More than one key has this prefix"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,8 @@ def is_well_formed(secret: str) -> bool:
 async def create_key(
     session: AsyncSession, customer_id: uuid.UUID, name: str | None = None
 ) -> NewKey:
+    if name is not None:
+        name = require_plain_text(name, "key name")
     secret = generate_secret()
     key = ApiKey(
         customer_id=customer_id,
@@ -145,3 +152,34 @@ async def list_keys(session: AsyncSession, customer_id: uuid.UUID) -> list[ApiKe
         .order_by(ApiKey.created_at)
     )
     return list(result)
+
+
+async def find_key(session: AsyncSession, reference: str) -> ApiKey:
+    """The key named by its id, its display prefix (or the start of it) or its whole secret."""
+    reference = reference.strip()
+    try:
+        key_id = uuid.UUID(reference)
+    except ValueError:
+        key_id = None
+    if key_id is not None:
+        key = await session.get(ApiKey, key_id)
+    elif is_well_formed(reference):
+        key = await session.scalar(select(ApiKey).where(ApiKey.digest == digest_of(reference)))
+    elif reference.startswith(SECRET_PREFIX) and len(reference) <= DISPLAY_PREFIX_LENGTH:
+        matches = list(await session.scalars(
+            select(ApiKey).where(ApiKey.prefix.startswith(reference, autoescape=True)).limit(6)
+        ))
+        if len(matches) > 1:
+            shown = ", ".join(f"{k.prefix}… ({k.id})" for k in matches[:5])
+            raise AmbiguousKeyPrefix(
+                f"{len(matches) if len(matches) < 6 else 'more than 5'} keys start with "
+                f"{reference}: {shown}; give more of the prefix or the key id"
+            )
+        key = matches[0] if matches else None
+    else:
+        raise KeyNotFound(
+            f"{reference!r} is neither a key id nor a key prefix (lk_ and up to 8 more characters)"
+        )
+    if key is None:
+        raise KeyNotFound(f"no API key {reference}")
+    return key

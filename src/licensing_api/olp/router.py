@@ -88,7 +88,7 @@ async def olp_introspect(
     request: Request,
     resources: ResourcesDep,
     limiter: FailedKeyLookupLimiterDep,
-    token: Annotated[str, Form(max_length=200, description="the license token")],
+    token: Annotated[str, Form(min_length=1, max_length=200, description="the license token")],
     token_type_hint: Annotated[str | None, Form(max_length=50)] = None,
     client_id: CLIENT_ID = None,
     client_secret: CLIENT_SECRET = None,

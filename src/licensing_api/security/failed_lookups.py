@@ -1,5 +1,8 @@
 """Per-address limit on failed API-key lookups: a key-guessing client gets 429, not a DB query.
 
+The sliding window itself (`AddressLimiter`) also limits signups per address
+(`signup/limits.py`): any costly thing an unauthenticated client can repeat.
+
 A per-worker, in-memory sliding window (no Redis round-trip on the hot path). With W workers
 behind a load balancer a client gets at most about W × limit failures per window, which is
 plenty to stop enumeration of 32-random-character keys and to shed the database load.
@@ -16,7 +19,7 @@ import math
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 
@@ -30,67 +33,89 @@ class TooManyFailedKeyLookups(ProblemError):
     status, slug, title = 429, "too-many-failed-key-lookups", "Too many failed key lookups"
 
 
-class FailedKeyLookupLimiter:
+class AddressLimiter:
+    """At most `limit` recorded events per client address within a sliding window."""
+
     def __init__(
         self,
         limit: int,
         window_seconds: float,
         *,
+        refuse: Callable[[float], ProblemError],
         max_addresses: int = MAX_TRACKED_ADDRESSES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
         self.max_addresses = max_addresses
+        self._refuse = refuse  # seconds to wait → the 429 to raise
         self._clock = clock
-        self._failures: dict[str, deque[float]] = {}
+        self._events: dict[str, deque[float]] = {}
 
     def __len__(self) -> int:
         """How many addresses are tracked (bounded by `max_addresses`)."""
-        return len(self._failures)
+        return len(self._events)
 
     def retry_after(self, address: str) -> float | None:
         """Seconds until `address` may try again, or None if it is not blocked."""
-        failures = self._failures.get(address)
-        if failures is None:
+        events = self._events.get(address)
+        if events is None:
             return None
         now = self._clock()
-        while failures and failures[0] <= now - self.window_seconds:
-            failures.popleft()
-        if not failures:
-            del self._failures[address]
+        while events and events[0] <= now - self.window_seconds:
+            events.popleft()
+        if not events:
+            del self._events[address]
             return None
-        if len(failures) < self.limit:
+        if len(events) < self.limit:
             return None
-        return failures[0] + self.window_seconds - now
+        return events[0] + self.window_seconds - now
 
     def check(self, address: str) -> None:
-        """Raise `TooManyFailedKeyLookups` (429 with Retry-After) if `address` is blocked."""
+        """Raise the refusal (429 with Retry-After) if `address` is blocked."""
         wait = self.retry_after(address)
         if wait is not None:
-            metrics.FAILED_KEY_LOOKUPS_REFUSED.inc()
-            raise TooManyFailedKeyLookups(
-                f"too many unknown or malformed API keys from this address; "
-                f"retry in {math.ceil(wait)} s",
-                headers={"Retry-After": str(max(1, math.ceil(wait)))},
-            )
+            raise self._refuse(wait)
 
-    def record_failure(self, address: str) -> None:
-        """Count one unknown or malformed key from `address` (the caller then answers 401)."""
-        failures = self._failures.get(address)
-        if failures is None:
+    def record(self, address: str) -> None:
+        """Count one event from `address`."""
+        events = self._events.get(address)
+        if events is None:
             self._make_room()
-            failures = self._failures[address] = deque(maxlen=self.limit)
-        failures.append(self._clock())
+            events = self._events[address] = deque(maxlen=self.limit)
+        events.append(self._clock())
 
     def _make_room(self) -> None:
-        if len(self._failures) < self.max_addresses:
+        if len(self._events) < self.max_addresses:
             return
         horizon = self._clock() - self.window_seconds
-        for address in [a for a, f in self._failures.items() if not f or f[-1] <= horizon]:
-            del self._failures[address]
-        while len(self._failures) >= self.max_addresses:
-            del self._failures[next(iter(self._failures))]  # oldest tracked address
+        for address in [a for a, e in self._events.items() if not e or e[-1] <= horizon]:
+            del self._events[address]
+        while len(self._events) >= self.max_addresses:
+            del self._events[next(iter(self._events))]  # oldest tracked address
+
+
+def retry_headers(wait: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(wait)))}
+
+
+def _too_many_failed_lookups(wait: float) -> ProblemError:
+    metrics.FAILED_KEY_LOOKUPS_REFUSED.inc()
+    return TooManyFailedKeyLookups(
+        f"too many unknown or malformed API keys from this address; retry in {math.ceil(wait)} s",
+        headers=retry_headers(wait),
+    )
+
+
+class FailedKeyLookupLimiter(AddressLimiter):
+    """The limiter of unknown or malformed API keys (the caller then answers 401)."""
+
+    def __init__(self, limit: int, window_seconds: float, **options: Any) -> None:
+        super().__init__(limit, window_seconds, refuse=_too_many_failed_lookups, **options)
+
+    def record_failure(self, address: str) -> None:
+        """Count one unknown or malformed key from `address`."""
+        self.record(address)
 
 
 def client_address(request: Request) -> str:

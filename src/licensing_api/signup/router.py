@@ -5,16 +5,19 @@ from __future__ import annotations
 from html import escape
 from typing import Annotated
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Query, Request, status
 from fastapi.responses import HTMLResponse
 
 from licensing_api.billing.errors import BillingDisabled, StripeRejected, StripeUnavailable
 from licensing_api.billing.service import PlanNotFound, PlanNotSynced
 from licensing_api.dependencies import ResourcesDep, SessionDep
 from licensing_api.errors import problem_responses
+from licensing_api.security.failed_lookups import client_address
+from licensing_api.signup.limits import SignupLimiterDep, TooManySignups
 from licensing_api.signup.schemas import CheckoutLink, SignupRequest
 from licensing_api.signup.service import (
     CheckoutSessionNotFound,
+    SignupSecretUnreadable,
     SignupStatus,
     start_signup,
     take_signup_secret,
@@ -36,11 +39,19 @@ CheckoutSessionId = Annotated[
     status_code=status.HTTP_201_CREATED,
     responses=problem_responses(
         PlanNotFound, BillingDisabled, PlanNotSynced, StripeUnavailable, StripeRejected,
+        TooManySignups,
         PlanNotFound="no plan 'gold'; choose one of: standard, premium",
         BillingDisabled="billing is off; set STRIPE_API_KEY to use Stripe",
+        TooManySignups="too many signups from this address; retry in 1800 s",
     ),
 )
-async def signup(body: SignupRequest, session: SessionDep, resources: ResourcesDep) -> CheckoutLink:
+async def signup(
+    body: SignupRequest, request: Request, session: SessionDep, resources: ResourcesDep,
+    attempts: SignupLimiterDep,
+) -> CheckoutLink:
+    address = client_address(request)
+    attempts.check(address)
+    attempts.record(address)  # before Stripe is called: a flood counts while in flight
     started = await start_signup(session, resources, str(body.email), body.plan)
     return CheckoutLink(url=started.url, checkout_session_id=started.checkout_session_id)
 
@@ -52,11 +63,15 @@ async def signup(body: SignupRequest, session: SessionDep, resources: ResourcesD
     response_model=None,
     responses={
         200: {"description": "the key (first visit), or why it is not shown", "content": {"text/html": {}}},
-        **problem_responses(CheckoutSessionNotFound, BillingDisabled, StripeUnavailable),
+        **problem_responses(CheckoutSessionNotFound, BillingDisabled, StripeUnavailable,
+                            SignupSecretUnreadable),
     },
 )
-async def signup_success(session_id: CheckoutSessionId, resources: ResourcesDep) -> HTMLResponse:
-    result = await take_signup_secret(resources, session_id)
+async def signup_success(
+    session_id: CheckoutSessionId, session: SessionDep, resources: ResourcesDep
+) -> HTMLResponse:
+    # The secret is cleared in this request's unit of work, committed before the page is sent.
+    result = await take_signup_secret(session, resources, session_id)
     if result.status is SignupStatus.KEY_READY:
         body = (
             "<h1>Welcome</h1><p>Your API key is shown <strong>only this once</strong>; "

@@ -3,8 +3,11 @@
 1. `start_signup` creates a Checkout Session (mode subscription) for the plan's prices.
 2. Stripe sends `checkout.session.completed`; the webhook handler calls
    `provision_from_checkout`, which mirrors the customer and subscription, issues the first
-   key and, after the commit, parks its secret in Redis under the checkout session id.
-3. The success page (`take_signup_secret`) pops the secret (GETDEL): shown exactly once.
+   key and keeps its secret, sealed (`sealing.py`), in `signup_secrets` under the checkout
+   session id: in the same transaction, so a committed provisioning always has its secret
+   (no Redis step after the commit that could fail).
+3. The success page (`take_signup_secret`) takes the secret and clears it in its unit of
+   work, which commits before the page is sent: shown exactly once, and never after an hour.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ import enum
 import logging
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import stripe
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import Customer
@@ -30,14 +34,15 @@ from licensing_api.billing.provisioning import (
 )
 from licensing_api.billing.service import plan_spec, subscription_items, synced_plan
 from licensing_api.billing.stripe_client import field, require_stripe
-from licensing_api.db import after_commit
-from licensing_api.errors import BadRequest, NotFound
+from licensing_api.db import utcnow
+from licensing_api.errors import BadRequest, NotFound, ServiceUnavailable
 from licensing_api.resources import Resources
+from licensing_api.sealing import SealedSecretUnreadable
+from licensing_api.signup.models import SignupSecret
 
 logger = logging.getLogger(__name__)
 
-SECRET_TTL_SECONDS = 3600  # the success page must be visited within the hour
-PROVISIONED_MARKER_TTL_SECONDS = 30 * 86400
+SECRET_TTL = timedelta(hours=1)  # the success page must be visited within the hour
 CHECKOUT_PLACEHOLDER = "{CHECKOUT_SESSION_ID}"  # Stripe substitutes the session id
 
 
@@ -49,6 +54,10 @@ class CheckoutSessionNotFound(NotFound):
     slug, title = "checkout-session-not-found", "No such checkout session"
 
 
+class SignupSecretUnreadable(ServiceUnavailable):
+    slug, title = "signup-secret-unreadable", "The new key cannot be read here"
+
+
 @dataclass(frozen=True, slots=True)
 class CheckoutStarted:
     url: str
@@ -56,14 +65,14 @@ class CheckoutStarted:
 
 
 class SignupStatus(enum.StrEnum):
-    KEY_READY = "key_ready"  # the secret is in `SignupSecret.secret`, now deleted from Redis
+    KEY_READY = "key_ready"  # the secret is in `SignupSecretResult.secret`, now cleared
     ALREADY_SHOWN = "already_shown"  # provisioned; the secret was shown before (or expired)
     PENDING = "pending"  # paid, but the webhook has not been processed yet
     UNPAID = "unpaid"  # the checkout session is not complete
 
 
 @dataclass(frozen=True, slots=True)
-class SignupSecret:
+class SignupSecretResult:
     status: SignupStatus
     secret: str | None = None
     customer_id: str | None = None
@@ -127,15 +136,12 @@ async def provision_from_checkout(
         session, spec, email, subscription, source=f"checkout:{checkout_id}"
     )
     if provisioned.first_key is not None:
-        secret, customer_id = provisioned.first_key.secret, str(provisioned.customer.id)
-
-        async def park_secret() -> None:
-            await resources.redis.set(_secret_key(resources, checkout_id), secret,
-                                      ex=SECRET_TTL_SECONDS, nx=True)
-            await resources.redis.set(_marker_key(resources, checkout_id), customer_id,
-                                      ex=PROVISIONED_MARKER_TTL_SECONDS)
-
-        after_commit(session, park_secret)
+        session.add(SignupSecret(
+            checkout_session_id=checkout_id, customer_id=provisioned.customer.id,
+            sealed_secret=resources.sealer.seal(provisioned.first_key.secret),
+            expires_at=utcnow() + SECRET_TTL,
+        ))
+        await session.flush()
     logger.info("signup_provisioned", extra={
         "customer_id": str(provisioned.customer.id), "plan": spec.id,
         "checkout_session_id": checkout_id, "stripe_subscription_id": subscription_id,
@@ -143,20 +149,47 @@ async def provision_from_checkout(
     return provisioned
 
 
-async def take_signup_secret(resources: Resources, checkout_session_id: str) -> SignupSecret:
-    """The new key's secret, once: popped from Redis; later calls say it was shown."""
+async def take_signup_secret(
+    session: AsyncSession, resources: Resources, checkout_session_id: str, now: datetime | None = None,
+) -> SignupSecretResult:
+    """The new key's secret, once: cleared in the caller's unit of work (commit it before
+    showing the secret); later calls, and calls after `SECRET_TTL`, say it was shown."""
     require_stripe(resources.stripe)
-    secret = await resources.redis.getdel(_secret_key(resources, checkout_session_id))
-    marker = await resources.redis.get(_marker_key(resources, checkout_session_id))
-    customer_id = marker.decode() if marker else None
-    if secret is not None:
-        return SignupSecret(SignupStatus.KEY_READY, secret.decode(), customer_id)
-    if marker is not None:
-        return SignupSecret(SignupStatus.ALREADY_SHOWN, customer_id=customer_id)
+    now = now or utcnow()
+    kept = await session.scalar(
+        select(SignupSecret).where(SignupSecret.checkout_session_id == checkout_session_id)
+        .with_for_update()
+    )
+    if kept is not None:
+        customer_id = str(kept.customer_id)
+        if kept.sealed_secret is None or kept.expires_at <= now:
+            kept.sealed_secret = None
+            return SignupSecretResult(SignupStatus.ALREADY_SHOWN, customer_id=customer_id)
+        try:
+            secret = resources.sealer.open(kept.sealed_secret)
+        except SealedSecretUnreadable:
+            logger.error("signup_secret_unreadable", extra={
+                "checkout_session_id": checkout_session_id,
+                "fix": "set the same SESSION_SECRET on every worker"})
+            raise SignupSecretUnreadable(
+                "this worker cannot read the new key; reload the page (the service needs one "
+                "SESSION_SECRET on every worker)", headers={"Retry-After": "1"}) from None
+        kept.sealed_secret, kept.shown_at = None, now
+        return SignupSecretResult(SignupStatus.KEY_READY, secret, customer_id)
     checkout = await _retrieve_checkout(resources, checkout_session_id)
     if checkout.status == "complete":
-        return SignupSecret(SignupStatus.PENDING)
-    return SignupSecret(SignupStatus.UNPAID)
+        return SignupSecretResult(SignupStatus.PENDING)
+    return SignupSecretResult(SignupStatus.UNPAID)
+
+
+async def forget_expired_signup_secrets(session: AsyncSession, now: datetime | None = None) -> int:
+    """Clear every sealed secret older than `SECRET_TTL` (the rows stay as markers)."""
+    result = await session.execute(
+        update(SignupSecret)
+        .where(SignupSecret.sealed_secret.is_not(None), SignupSecret.expires_at <= (now or utcnow()))
+        .values(sealed_secret=None)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
 
 
 async def _retrieve_checkout(resources: Resources, checkout_session_id: str) -> stripe.checkout.Session:
@@ -183,14 +216,6 @@ async def _provisioned(session: AsyncSession, stripe_subscription_id: str) -> Pr
     ))
     assert customer is not None  # foreign key
     return ProvisionedCustomer(customer, subscription, usage_item_of(items), first_key=None)
-
-
-def _secret_key(resources: Resources, checkout_session_id: str) -> str:
-    return resources.redis_key("signup", "secret", checkout_session_id)
-
-
-def _marker_key(resources: Resources, checkout_session_id: str) -> str:
-    return resources.redis_key("signup", "provisioned", checkout_session_id)
 
 
 def _id_of(reference: Any) -> str:

@@ -161,11 +161,10 @@ def build_license_offer(settings: Settings, catalogue: PlanCatalogue, pricer: Re
         "title": LicenseRequired.title,
         "status": 402,
         "detail": (
-            "This content is licensed. Sign up for a plan (POST "
-            f"{signup_url} with your email and a plan id) to get an API key, then send it as "
-            "`Authorization: Bearer <key>`; or register your crawler's Web Bot Auth key "
-            f"(POST {base}/v1/bots) and sign your requests; or obtain an RSL license token "
-            f"at {base}/olp/token."
+            "This content is licensed. " + how_to_get_a_key(settings)
+            + ", then send it as `Authorization: Bearer <key>`; or register your crawler's Web "
+            f"Bot Auth key (POST {base}/v1/bots) and sign your requests; or obtain an RSL "
+            f"license token at {base}/olp/token."
         ),
         "plans": plans,
         "per_crawl": {
@@ -173,18 +172,25 @@ def build_license_offer(settings: Settings, catalogue: PlanCatalogue, pricer: Re
                 plan.cheapest_unit_price or 0, plan.currency)}
             for plan in pricer.per_crawl.values()
         },
-        "signup": {
+    }
+    if settings.billing_enabled:
+        body["signup"] = {
             "url": signup_url,
             "method": "POST",
             "content_type": "application/json",
             "fields": {"email": "your billing email", "plan": "one of the plan ids above"},
-        },
-        "signup_url": signup_url,
-        "signup_page": signup_page,
-        "license_url": license_url(settings),
-        "license_server": f"{base}/olp/token",
-        "bots_url": f"{base}/v1/bots",
-    }
+        }
+        body["signup_url"] = signup_url
+    elif settings.license_contact_email:
+        # Signup answers 503 with billing off: keys come from the operator.
+        body["contact"] = {"email": settings.license_contact_email,
+                           "url": f"mailto:{settings.license_contact_email}"}
+    body.update(
+        signup_page=signup_page,
+        license_url=license_url(settings),
+        license_server=f"{base}/olp/token",
+        bots_url=f"{base}/v1/bots",
+    )
     headers = {
         "Link": license_link(settings),
         "WWW-Authenticate": license_required_challenge(settings),
@@ -192,6 +198,16 @@ def build_license_offer(settings: Settings, catalogue: PlanCatalogue, pricer: Re
     }
     html = render_license_page(settings, catalogue, pricer, plans, title="License required")
     return LicenseOffer(body=body, headers=headers, html=html)
+
+
+def how_to_get_a_key(settings: Settings) -> str:
+    """One sentence: self-service signup with billing on; the operator's contact without."""
+    if settings.billing_enabled:
+        return (f"Sign up for a plan (POST {settings.public_base_url}/v1/signup with your email "
+                "and a plan id) to get an API key")
+    if settings.license_contact_email:
+        return f"API keys are issued by this site's operator: write to {settings.license_contact_email} for one"
+    return "API keys are issued by this site's operator (self-service signup is off): ask them for one"
 
 
 def render_license_page(
@@ -210,7 +226,8 @@ def render_license_page(
         title=title,
         plans=plans if plans is not None else [plan_offer(plan) for plan in catalogue],
         crawler_price=offered_price(pricer),
-        signup_url=f"{base}/v1/signup",
+        signup_url=f"{base}/v1/signup" if settings.billing_enabled else None,
+        how_to_get_a_key=how_to_get_a_key(settings),
         license_url=license_url(settings),
         terms_url=settings.license_terms_url,
         contact_email=settings.license_contact_email,

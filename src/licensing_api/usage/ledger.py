@@ -1,234 +1,211 @@
-"""The flush ledger in PostgreSQL: batches taken out of Redis and the usage reports they became.
+"""The flush ledger: Redis's grow-only counters become usage reports above the watermarks.
 
-A repository: it flushes, never commits (the flusher's `session_scope` commits). A batch is
-written in one transaction, at most once: its `usage_flushes` row (primary key = flush id) is
-inserted first with ON CONFLICT DO NOTHING, and nothing else is written when it already exists.
+A repository: it flushes, never commits (the flusher's `session_scope` commits). For each
+(item, period) counter read from Redis, `record_counters` locks its watermark row, writes a
+report of `counter − watermark` units whose id (the Stripe identifier) is derived from the
+item, the period and that watermark range, and moves the watermark to the counter, all in
+one transaction. Concurrent flushers serialize on the row locks, and a range is written
+once: a second flusher finds the watermark already moved. A counter below its watermark
+means Redis lost writes: a regression, counted on the row, never a negative report; the
+flusher then raises the counter back to the watermark so later units count from there.
+Per-key daily units are copied as a maximum, so they too can never be counted twice.
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, case, func, or_, select, update
+from sqlalchemy import Uuid, and_, bindparam, case, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from licensing_api.accounts.models import Customer
 from licensing_api.billing.models import Plan, Subscription, SubscriptionItem
-from licensing_api.billing.periods import add_interval
 from licensing_api.db import UTCDateTime
 from licensing_api.keys.models import ApiKey
-from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport
+from licensing_api.usage import bulk
+from licensing_api.usage.counters import ChangedCounters
+from licensing_api.usage.models import KeyDailyUsage, ReportState, UsageFlush, UsageReport, UsageWatermark
+from licensing_api.usage.periods import DEFAULT_LATE_USAGE_GRACE, meter_event_time, period_end
 
 logger = logging.getLogger(__name__)
 
-# Stripe keeps a closing invoice in draft for an hour (its default finalization grace period)
-# and bills usage that arrives meanwhile with a timestamp inside the closed period. We stop
-# back-dating 10 minutes before that hour is over so a slow send still lands in time.
-LATE_USAGE_WINDOW = timedelta(minutes=50)
-LOOKUP_CHUNK = 5000
+ItemPeriod = tuple[uuid.UUID, int]  # (subscription item id, period start epoch)
 
 
 @dataclass(frozen=True, slots=True)
-class TakenBatch:
-    """The contents of one flush's in-flight hashes, parsed."""
-
-    flush_id: str
-    taken_at: datetime
-    item_units: dict[tuple[uuid.UUID, int], int] = field(default_factory=dict)
-    key_day_units: dict[tuple[uuid.UUID, date], int] = field(default_factory=dict)
-    key_last_used: dict[uuid.UUID, int] = field(default_factory=dict)
-    unreadable: dict[str, int] = field(default_factory=dict)  # fields off the layout
-
-    @property
-    def units(self) -> int:
-        return sum(self.item_units.values())
-
-    @property
-    def is_empty(self) -> bool:
-        return not (self.item_units or self.key_day_units or self.key_last_used or self.unreadable)
+class Regression:
+    item_id: uuid.UUID
+    period_start_epoch: int
+    watermark: int
+    found: int  # the counter Redis returned
 
 
-@dataclass(frozen=True, slots=True)
-class RecordedBatch:
-    reports: list[dict[str, Any]]
-    unattributed: dict[str, int]  # "{item}:{epoch}" → units for items that no longer exist
+@dataclass(slots=True)
+class RecordedCounters:
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    regressions: list[Regression] = field(default_factory=list)
+    key_day_regressions: int = 0
+    # Counters to raise back to what the ledger holds (regressed, or still to be raised).
+    period_floors: dict[ItemPeriod, int] = field(default_factory=dict)
+    key_day_floors: dict[tuple[uuid.UUID, date], int] = field(default_factory=dict)
+    unattributed: dict[str, int] = field(default_factory=dict)  # field → counter
 
 
-@dataclass(frozen=True, slots=True)
-class DueReport:
-    id: str
-    units: int
-    usage_at: datetime
-    attempts: int
-    event_name: str | None
-    stripe_customer_id: str | None
+def report_id(item_id: uuid.UUID, period_start_epoch: int, range_start: int, range_end: int) -> str:
+    """Deterministic: the same watermark range always yields the same Stripe identifier."""
+    return f"ur_{item_id.hex}_{period_start_epoch}_{range_start}_{range_end}"
 
 
-def report_id(flush_id: str, item_id: uuid.UUID, period_start_epoch: int) -> str:
-    """Deterministic: the same batch always yields the same ids, so Stripe dedupes resends."""
-    return f"ur_{flush_id}_{item_id.hex}_{period_start_epoch}"
+async def record_counters(
+    session: AsyncSession, counters: ChangedCounters, *, flush_id: str, billing_enabled: bool,
+    now: datetime, late_grace: timedelta = DEFAULT_LATE_USAGE_GRACE,
+) -> RecordedCounters:
+    recorded = RecordedCounters(unattributed=dict(counters.unreadable))
+    items = await _items(session, {item_id for item_id, _ in counters.period_totals})
+    totals: dict[ItemPeriod, int] = {}
+    for (item_id, epoch), total in counters.period_totals.items():
+        if item_id in items:
+            totals[item_id, epoch] = total
+        else:
+            recorded.unattributed[f"{item_id}:{epoch}"] = total
+    marks, created = await _lock_watermarks(session, totals, items, now)
+    moves: list[dict[str, Any]] = []
+    for (item_id, epoch), total in sorted(totals.items(), key=lambda kv: (str(kv[0][0]), kv[0][1])):
+        mark = marks[item_id, epoch]
+        if (item_id, epoch) not in created:  # a new row was inserted at the counter already
+            move = _move(recorded, item_id, epoch, total, mark, now)
+            if move is not None:
+                moves.append(move)
+        if total > mark["watermark"]:
+            recorded.reports.append(_report(
+                item_id, epoch, mark, total, items[item_id], flush_id, billing_enabled, now, late_grace))
+    await bulk.update_rows(session, UsageWatermark.__table__, ["subscription_item_id", "period_start"],
+                           moves, updated_at=now)
+    if recorded.reports:
+        await session.execute(_insert(session, UsageFlush).values(
+            id=flush_id, taken_at=now, units=sum(r["units"] for r in recorded.reports),
+            recovered=False, created_at=now))
+        statement, params = bulk.insert_rows_statement(session, UsageReport.__table__, recorded.reports)
+        await session.execute(statement, params)
+    await _record_key_days(session, counters.key_days, recorded)
+    await _touch_keys(session, counters.last_used)
+    if recorded.unattributed:
+        logger.error("usage_unattributed", extra={"flush_id": flush_id, "fields": recorded.unattributed})
+    return recorded
 
 
-def meter_event_time(period_start: datetime, period_end: datetime, now: datetime) -> datetime:
-    """The meter event timestamp for units counted in [period_start, period_end).
-
-    Open period: now. Closed less than `LATE_USAGE_WINDOW` ago: one second before the period
-    ended, so the units land on the closing invoice while it is still a draft. Closed longer:
-    now, so the units are billed in the current period instead of being lost.
-    """
-    if now < period_end:
-        return max(now, period_start)
-    if now < period_end + LATE_USAGE_WINDOW:
-        return period_end - timedelta(seconds=1)
-    return now
-
-
-async def record_batch(
-    session: AsyncSession, batch: TakenBatch, *, billing_enabled: bool, now: datetime,
-    recovered: bool = False,
-) -> RecordedBatch | None:
-    """Write the batch's reports, per-key daily units and last-used times; None if already in."""
-    claimed = await session.execute(
-        _insert(session, UsageFlush)
-        .values(id=batch.flush_id, taken_at=batch.taken_at, units=batch.units,
-                recovered=recovered, created_at=now)
-        .on_conflict_do_nothing(index_elements=["id"])
-        .returning(UsageFlush.id)
-    )
-    if claimed.scalar_one_or_none() is None:
+def _move(recorded: RecordedCounters, item_id: uuid.UUID, epoch: int, total: int,
+          mark: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """The watermark row's update for this counter, or None if nothing changes."""
+    watermark, rebase_to = mark["watermark"], mark["rebase_to"]
+    row = {"subscription_item_id": item_id, "period_start": mark["period_start"],
+           "watermark": watermark, "regressions": mark["regressions"],
+           "regressed_units": mark["regressed_units"], "rebase_to": None,
+           "last_regression_at": mark["last_regression_at"]}
+    if total > watermark:
+        row["watermark"] = total
+        return row
+    if total == watermark:
+        return row if rebase_to is not None else None
+    recorded.period_floors[item_id, epoch] = watermark
+    row["rebase_to"] = watermark
+    if rebase_to == watermark:  # seen last time; the counter was not raised yet
         return None
-    items = await _items(session, {item_id for item_id, _ in batch.item_units})
-    reports, unattributed = [], dict(batch.unreadable)
-    for (item_id, epoch), units in sorted(batch.item_units.items(), key=lambda kv: str(kv[0])):
-        item = items.get(item_id)
-        if item is None:
-            unattributed[f"{item_id}:{epoch}"] = units
-            continue
-        period_start = datetime.fromtimestamp(epoch, UTC)
-        period_end = _period_end(item, period_start)
-        billable = billing_enabled and item["event_name"] is not None
-        reports.append({
-            "id": report_id(batch.flush_id, item_id, epoch), "subscription_item_id": item_id,
-            "flush_id": batch.flush_id, "units": units, "period_start": period_start,
-            "period_end": period_end, "usage_at": meter_event_time(period_start, period_end, now),
-            "state": ReportState.PENDING if billable else ReportState.LOCAL, "attempts": 0,
-            "created_at": now,
-        })
-    if reports:
-        await session.execute(_insert(session, UsageReport), reports)
-    await _add_key_daily_usage(session, batch.key_day_units)
-    await _touch_keys(session, batch.key_last_used)
-    if unattributed:
-        logger.error("usage_unattributed", extra={"flush_id": batch.flush_id, "fields": unattributed})
-    return RecordedBatch(reports=reports, unattributed=unattributed)
+    regression = Regression(item_id, epoch, watermark, total)
+    recorded.regressions.append(regression)
+    logger.error("usage_redis_regression", extra={
+        "subscription_item_id": str(item_id), "period_start": epoch, "watermark": watermark,
+        "redis_counter": total, "units_below": watermark - total})
+    row.update(regressions=mark["regressions"] + 1,
+               regressed_units=mark["regressed_units"] + watermark - total, last_regression_at=now)
+    return row
 
 
-async def due_reports(session: AsyncSession, now: datetime, limit: int) -> list[DueReport]:
-    """Pending reports whose next attempt is due, oldest first, with what Stripe needs."""
-    rows = await session.execute(
-        select(
-            UsageReport.id, UsageReport.units, UsageReport.usage_at, UsageReport.attempts,
-            func.coalesce(SubscriptionItem.meter_event_name, Plan.meter_event_name),
-            Customer.stripe_customer_id,
-        )
-        .join(SubscriptionItem, SubscriptionItem.id == UsageReport.subscription_item_id)
-        .join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
-        .join(Plan, Plan.id == Subscription.plan_id)
-        .join(Customer, Customer.id == Subscription.customer_id)
-        .where(
-            UsageReport.state == ReportState.PENDING,
-            or_(UsageReport.next_attempt_at.is_(None), UsageReport.next_attempt_at <= now),
-        )
-        .order_by(UsageReport.created_at, UsageReport.id)
-        .limit(limit)
-    )
-    return [DueReport(*row) for row in rows]
+def _report(item_id: uuid.UUID, epoch: int, mark: dict[str, Any], total: int, item: dict[str, Any],
+            flush_id: str, billing_enabled: bool, now: datetime, late_grace: timedelta) -> dict[str, Any]:
+    start, watermark = mark["period_start"], mark["watermark"]
+    billable = billing_enabled and item["event_name"] is not None
+    return {
+        "id": report_id(item_id, epoch, watermark, total), "subscription_item_id": item_id,
+        "flush_id": flush_id, "units": total - watermark, "range_start": watermark,
+        "range_end": total, "period_start": start, "period_end": mark["period_end"],
+        "usage_at": meter_event_time(start, mark["period_end"], now, late_grace),
+        "state": ReportState.PENDING if billable else ReportState.LOCAL, "attempts": 0,
+        "dedup_from": now, "created_at": now,
+    }
 
 
-async def mark_sent(session: AsyncSession, rows: list[dict[str, Any]], now: datetime) -> None:
-    """rows: {"b_id", "b_attempts", "b_response"}."""
-    await _update_reports(
-        session, rows, state=ReportState.SENT, sent_at=now, attempts=bindparam("b_attempts"),
-        stripe_response=bindparam("b_response"), next_attempt_at=None,
-    )
+async def _lock_watermarks(
+    session: AsyncSession, totals: dict[ItemPeriod, int], items: dict[uuid.UUID, dict[str, Any]],
+    now: datetime,
+) -> tuple[dict[ItemPeriod, dict[str, Any]], set[ItemPeriod]]:
+    """The watermark rows of these counters, locked for this transaction, and the pairs whose
+    row did not exist: inserted here already at their counter (the returned marks of those
+    read 0, the start of the range their first report covers). A concurrent creator makes the
+    insert wait, then do nothing; such rows are read locked like the others."""
+    wanted = sorted(totals, key=lambda k: (str(k[0]), k[1]))
+    marks = await _select_locked(session, wanted)
+    missing = [k for k in wanted if k not in marks]
+    created: set[ItemPeriod] = set()
+    if missing:
+        rows = []
+        for item_id, epoch in missing:
+            item, start = items[item_id], datetime.fromtimestamp(epoch, UTC)
+            rows.append({"subscription_item_id": item_id, "period_start": start,
+                         "watermark": totals[item_id, epoch],
+                         "period_end": period_end(start, item["start"], item["end"], item["interval"]),
+                         "regressions": 0, "regressed_units": 0, "updated_at": now})
+        statement, params = bulk.insert_rows_statement(session, UsageWatermark.__table__, rows)
+        inserted = await session.execute(
+            statement.on_conflict_do_nothing(index_elements=["subscription_item_id", "period_start"])
+            .returning(*_WATERMARK_COLUMNS), params)
+        for row in inserted.mappings():
+            pair = (row["subscription_item_id"], int(row["period_start"].timestamp()))
+            marks[pair] = dict(row, watermark=0)
+            created.add(pair)
+        raced = [k for k in missing if k not in marks]
+        if raced:
+            marks.update(await _select_locked(session, raced))
+    return marks, created
 
 
-async def mark_retry(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """rows: {"b_id", "b_attempts", "b_next", "b_error"}."""
-    await _update_reports(
-        session, rows, attempts=bindparam("b_attempts"), next_attempt_at=bindparam("b_next"),
-        last_error=bindparam("b_error"),
-    )
+_WATERMARK_COLUMNS = tuple(UsageWatermark.__table__.c[name] for name in (
+    "subscription_item_id", "period_start", "period_end", "watermark", "regressions",
+    "regressed_units", "rebase_to", "last_regression_at"))
 
 
-async def mark_failed(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
-    """rows: {"b_id", "b_attempts", "b_error"}: rejected for good, kept for operators."""
-    await _update_reports(
-        session, rows, state=ReportState.FAILED, attempts=bindparam("b_attempts"),
-        last_error=bindparam("b_error"), next_attempt_at=None,
-    )
-
-
-async def _update_reports(session: AsyncSession, rows: list[dict[str, Any]], **values: Any) -> None:
-    """One executemany UPDATE of the reports whose ids are the rows' "b_id"."""
-    if rows:
-        table = UsageReport.__table__
-        await session.execute(update(table).where(table.c.id == bindparam("b_id")).values(**values), rows)
-
-
-async def unsettled_units_by_state(session: AsyncSession) -> dict[str, int]:
-    """Units in `pending` and `failed` reports: few rows, found through the state index (the
-    ledger's sent and local rows grow without bound, so they are not summed every flush)."""
-    rows = await session.execute(
-        select(UsageReport.state, func.coalesce(func.sum(UsageReport.units), 0))
-        .where(UsageReport.state.in_([ReportState.PENDING, ReportState.FAILED]))
-        .group_by(UsageReport.state)
-    )
-    return {state: int(units) for state, units in rows}
-
-
-async def units_by_item_and_state(session: AsyncSession) -> dict[uuid.UUID, dict[str, int]]:
-    rows = await session.execute(
-        select(UsageReport.subscription_item_id, UsageReport.state, func.sum(UsageReport.units))
-        .group_by(UsageReport.subscription_item_id, UsageReport.state)
-    )
-    result: dict[uuid.UUID, dict[str, int]] = defaultdict(dict)
-    for item_id, state, units in rows:
-        result[item_id][state] = int(units)
-    return dict(result)
-
-
-async def failed_reports(session: AsyncSession, limit: int = 50) -> list[UsageReport]:
-    rows = await session.scalars(
-        select(UsageReport).where(UsageReport.state == ReportState.FAILED)
-        .order_by(UsageReport.created_at.desc()).limit(limit)
-    )
-    return list(rows)
-
-
-async def oldest_unsent_at(session: AsyncSession) -> datetime | None:
-    return await session.scalar(
-        select(func.min(UsageReport.created_at)).where(UsageReport.state == ReportState.PENDING)
-    )
-
-
-def _insert(session: AsyncSession, entity: Any) -> Any:
-    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
-    module = sqlite if dialect == "sqlite" else postgresql
-    return module.insert(entity)
+async def _select_locked(session: AsyncSession, pairs: list[ItemPeriod]) -> dict[ItemPeriod, dict[str, Any]]:
+    w = UsageWatermark
+    columns = _WATERMARK_COLUMNS
+    postgres = bulk.is_postgres(session)
+    size = bulk.chunk_size(session)
+    found: dict[ItemPeriod, dict[str, Any]] = {}
+    for start in range(0, len(pairs), size):
+        chunk = [(item_id, datetime.fromtimestamp(epoch, UTC)) for item_id, epoch in pairs[start:start + size]]
+        if postgres:  # a join with two arrays: a long tuple IN list plans far slower
+            wanted = bulk.unnest("wanted", {"item": (Uuid(), [i for i, _ in chunk]),
+                                            "start": (UTCDateTime(), [s for _, s in chunk])})
+            query = select(*columns).join(wanted, and_(w.subscription_item_id == wanted.c.item,
+                                                       w.period_start == wanted.c.start))
+        else:
+            query = select(*columns).where(tuple_(w.subscription_item_id, w.period_start).in_(chunk))
+        rows = await session.execute(
+            query.order_by(w.subscription_item_id, w.period_start).with_for_update(of=UsageWatermark))
+        for row in rows.mappings():
+            found[row["subscription_item_id"], int(row["period_start"].timestamp())] = dict(row)
+    return found
 
 
 async def _items(session: AsyncSession, item_ids: set[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
     found: dict[uuid.UUID, dict[str, Any]] = {}
     ids = sorted(item_ids, key=str)
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        rows = await session.execute(
+    size = bulk.chunk_size(session)
+    for start in range(0, len(ids), size):
+        query = (
             select(
                 SubscriptionItem.id, SubscriptionItem.kind, SubscriptionItem.meter_event_name,
                 SubscriptionItem.current_period_start, SubscriptionItem.current_period_end,
@@ -236,8 +213,8 @@ async def _items(session: AsyncSession, item_ids: set[uuid.UUID]) -> dict[uuid.U
             )
             .join(Subscription, Subscription.id == SubscriptionItem.subscription_id)
             .join(Plan, Plan.id == Subscription.plan_id)
-            .where(SubscriptionItem.id.in_(ids[start:start + LOOKUP_CHUNK]))
         )
+        rows = await session.execute(bulk.where_in(session, query, SubscriptionItem.id, ids[start:start + size]))
         for item_id, kind, item_event, start_at, end_at, interval, plan_event in rows:
             event_name = item_event or (plan_event if kind == "metered" else None)
             found[item_id] = {"event_name": event_name, "start": start_at, "end": end_at,
@@ -245,15 +222,10 @@ async def _items(session: AsyncSession, item_ids: set[uuid.UUID]) -> dict[uuid.U
     return found
 
 
-def _period_end(item: dict[str, Any], period_start: datetime) -> datetime:
-    if period_start == item["start"]:
-        return item["end"]  # type: ignore[no-any-return]
-    end = add_interval(period_start, item["interval"])
-    # An older period ended when the item's next one began (Stripe periods are contiguous).
-    return min(end, item["start"]) if period_start < item["start"] else end
-
-
-async def _add_key_daily_usage(session: AsyncSession, units: dict[tuple[uuid.UUID, date], int]) -> None:
+async def _record_key_days(
+    session: AsyncSession, units: dict[tuple[uuid.UUID, date], int], recorded: RecordedCounters
+) -> None:
+    """`key_daily_usage.units` becomes the larger of itself and Redis's counter."""
     if not units:
         return
     known = await _existing_keys(session, {key_id for key_id, _ in units})
@@ -262,37 +234,68 @@ async def _add_key_daily_usage(session: AsyncSession, units: dict[tuple[uuid.UUI
         logger.warning("usage_key_daily_units_for_deleted_keys", extra={"count": len(units) - len(rows)})
     if not rows:
         return
-    statement: Insert = _insert(session, KeyDailyUsage)
-    await session.execute(
-        statement.on_conflict_do_update(  # type: ignore[attr-defined]
+    statement, params = bulk.insert_rows_statement(session, KeyDailyUsage.__table__, rows)
+    current = KeyDailyUsage.__table__.c.units
+    stored = await session.execute(
+        statement.on_conflict_do_update(
             index_elements=["api_key_id", "day"],
-            set_={"units": KeyDailyUsage.units + statement.excluded.units},  # type: ignore[attr-defined]
-        ),
-        rows,
+            set_={"units": case((statement.excluded.units > current, statement.excluded.units), else_=current)},
+        ).returning(KeyDailyUsage.__table__.c.api_key_id, KeyDailyUsage.__table__.c.day, current),
+        params,
     )
+    for key_id, day, kept in stored:
+        if kept > units[key_id, day]:
+            recorded.key_day_floors[key_id, day] = kept
+    if recorded.key_day_floors:
+        recorded.key_day_regressions = len(recorded.key_day_floors)
+        logger.error("usage_redis_key_day_regression", extra={"count": recorded.key_day_regressions})
 
 
 async def _touch_keys(session: AsyncSession, last_used: dict[uuid.UUID, int]) -> None:
+    """Move `api_keys.last_used_at` forward (never back) to the workers' marks."""
     if not last_used:
         return
     table = ApiKey.__table__
-    used_at = bindparam("b_at", type_=UTCDateTime())
+    rows = {"id": list(last_used), "at": [datetime.fromtimestamp(ts, UTC) for ts in last_used.values()]}
+    if bulk.is_postgres(session):
+        given = bulk.unnest("given", {"id": (Uuid(), rows["id"]), "at": (UTCDateTime(), rows["at"])})
+        used_at = given.c.at
+        statement = update(table).where(table.c.id == given.c.id)
+        params = None
+    else:
+        used_at = bindparam("b_at", type_=UTCDateTime())
+        statement = update(table).where(table.c.id == bindparam("b_id"))
+        params = [{"b_id": key_id, "b_at": at} for key_id, at in zip(rows["id"], rows["at"], strict=True)]
     await session.execute(
-        update(table)
-        .where(table.c.id == bindparam("b_id"))
-        .values(last_used_at=case(
-            (or_(table.c.last_used_at.is_(None), table.c.last_used_at < used_at), used_at),
-            else_=table.c.last_used_at,
-        )),
-        [{"b_id": key_id, "b_at": datetime.fromtimestamp(ts, UTC)} for key_id, ts in last_used.items()],
-    )
+        statement.where(or_(table.c.last_used_at.is_(None), table.c.last_used_at < used_at))
+        .values(last_used_at=used_at), params)
 
 
 async def _existing_keys(session: AsyncSession, key_ids: set[uuid.UUID]) -> set[uuid.UUID]:
     ids = sorted(key_ids, key=str)
     found: set[uuid.UUID] = set()
-    for start in range(0, len(ids), LOOKUP_CHUNK):
-        found.update(await session.scalars(
-            select(ApiKey.id).where(and_(ApiKey.id.in_(ids[start:start + LOOKUP_CHUNK])))
-        ))
+    size = bulk.chunk_size(session)
+    for start in range(0, len(ids), size):
+        found.update(await session.scalars(bulk.where_in(session, select(ApiKey.id), ApiKey.id, ids[start:start + size])))
     return found
+
+
+def _insert(session: AsyncSession, entity: Any) -> Any:
+    dialect = session.bind.dialect.name if session.bind is not None else "postgresql"
+    module = sqlite if dialect == "sqlite" else postgresql
+    return module.insert(entity)
+
+
+async def clear_rebase(session: AsyncSession, floors: dict[ItemPeriod, int]) -> None:
+    """The counters were raised to these watermarks: nothing left to raise."""
+    if not floors:
+        return
+    table = UsageWatermark.__table__
+    await session.execute(
+        update(table).where(table.c.subscription_item_id == bindparam("b_item"),
+                            table.c.period_start == bindparam("b_start", type_=UTCDateTime()),
+                            table.c.rebase_to == bindparam("b_floor"))
+        .values(rebase_to=None),
+        [{"b_item": item_id, "b_start": datetime.fromtimestamp(epoch, UTC), "b_floor": floor}
+         for (item_id, epoch), floor in floors.items()],
+    )

@@ -1,28 +1,31 @@
 """Where usage lives in Redis: the contract between the request path and the flusher.
 
-All keys carry the deployment's `REDIS_KEY_PREFIX`. Values are integers (`HINCRBY`).
+Redis holds counters that only grow; PostgreSQL holds, per counter, how much of it is
+already in the ledger (the watermark). A flush reads the counters and writes the part above
+the watermark; Redis losing writes (a restart with `appendfsync everysec`, a promoted
+replica, an empty instance) can then only make a counter fall below its watermark, which
+the flusher detects and counts, never reports twice (`usage/ledger.py`).
 
-- `usage:pending` (hash): field `"{subscription_item_id}:{period_start_epoch}"` → units served
-  and not yet taken by the flusher. Workers add with `HINCRBY`; the flusher takes the whole
-  hash atomically (read and delete in one Lua step) and writes it to the ledger.
-- `usage:pending_by_key` (hash): field `"{api_key_id}:{YYYY-MM-DD}"` (UTC day) → units per
-  key per day not yet taken; the flusher moves them into `key_daily_usage`.
-- `usage:period` (hash): field `"{subscription_item_id}:{period_start_epoch}"` → every unit
-  served in that billing period, never decremented by flushes. It answers "units this
-  period" (caps, `/v1/usage`, usage headers) without touching the database.
+Every key carries the deployment's `REDIS_KEY_PREFIX` and a shard hash tag `{<shard>}`, so
+each Lua script touches the keys of ONE shard, i.e. one Redis Cluster slot. An item's
+counters live in `shard_of(item_id)`, a key's in `shard_of(api_key_id)`. `SHARDS` must not
+change while Redis holds counters (a field would move to another hash).
 
-- `usage:key_last_used` (hash): field `"{api_key_id}"` → Unix seconds of the key's latest
-  served request (workers `HSET` it with their tally); the flusher copies it into
-  `api_keys.last_used_at`, so the request path never writes the database.
+Per shard `s`:
+- `usage:{s}:period` (hash): `"{subscription_item_id}:{period_start_epoch}"` → every unit
+  served in that billing period. The billing counter; also the period total that caps,
+  `/v1/usage` and the usage headers read without touching the database.
+- `usage:{s}:key_day` (hash): `"{api_key_id}:{YYYY-MM-DD}"` (UTC day) → units served with
+  that key that day (analytics, the dashboard chart).
+- `usage:{s}:key_last_used` (hash): `"{api_key_id}"` → Unix seconds of its latest request.
+- `usage:{s}:changed` (set): `"p|{period field}"` and `"k|{key-day field}"` of counters that
+  grew since the flusher last took the set; written in the same script as the counters.
+- `usage:{s}:changed:taken` (set): the members a flusher took, until its ledger commit.
+- `usage:{s}:moved:{worker_id}` (string): the number of the worker's last batch applied to
+  this shard, so a resent batch is applied at most once (`usage/tally.py`).
 
-- `usage:inflight` (set): ids of batches the flusher took out of the three hashes above and
-  has not yet deleted. Each batch lives in `usage:inflight:{flush_id}:{name}` (the taken
-  `pending`, `pending_by_key` and `key_last_used` hashes, renamed in one Lua step). Only the
-  flusher reads or writes them; once the batch is in the ledger (`usage_flushes` row with the
-  same id) they are deleted, and a batch without a ledger row is written by the next flush.
-
-`period_start_epoch` is the integer Unix time of the item's current period start, so units
-served just before a period closed are still reported against that period (late usage).
+`period_start_epoch` is the integer Unix time of the item's period start (Stripe's item
+period), so units served just before a period closed still count against that period.
 """
 
 from __future__ import annotations
@@ -30,17 +33,50 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-PENDING = "usage:pending"
-PENDING_BY_KEY = "usage:pending_by_key"
-PERIOD_TOTALS = "usage:period"
-KEY_LAST_USED = "usage:key_last_used"
-INFLIGHT = "usage:inflight"
-TAKEN_HASHES = (PENDING, PENDING_BY_KEY, KEY_LAST_USED)
+SHARDS = 1
+PERIOD_FIELD = "p"  # member tags of the changed sets
+KEY_DAY_FIELD = "k"
+UNATTRIBUTED = "usage:unattributed"  # flusher only: units of items that no longer exist
 
 
-def inflight_key(flush_id: str, taken_hash: str) -> str:
-    """Where a taken hash (one of `TAKEN_HASHES`) waits until its batch is in the ledger."""
-    return f"{INFLIGHT}:{flush_id}:{taken_hash.removeprefix('usage:')}"
+def shard_of(entity_id: uuid.UUID | str) -> int:
+    if SHARDS == 1:
+        return 0
+    value = entity_id if isinstance(entity_id, uuid.UUID) else uuid.UUID(str(entity_id))
+    return value.int % SHARDS
+
+
+def _key(shard: int, name: str) -> str:
+    return f"usage:{{{shard}}}:{name}"
+
+
+def period_totals(shard: int) -> str:
+    return _key(shard, "period")
+
+
+def key_days(shard: int) -> str:
+    return _key(shard, "key_day")
+
+
+def key_last_used(shard: int) -> str:
+    return _key(shard, "key_last_used")
+
+
+def changed(shard: int) -> str:
+    return _key(shard, "changed")
+
+
+def changed_taken(shard: int) -> str:
+    return _key(shard, "changed:taken")
+
+
+def move_marker(shard: int, worker_id: str) -> str:
+    return _key(shard, f"moved:{worker_id}")
+
+
+def period_totals_of(period_field: str) -> str:
+    """The hash holding one item period's counter (the key's name, without the prefix)."""
+    return period_totals(shard_of(period_field.rsplit(":", 1)[0]))
 
 
 def item_period_field(item_id: uuid.UUID | str, period_start: datetime) -> str:

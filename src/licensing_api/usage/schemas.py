@@ -8,6 +8,14 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 
+class ScheduledChange(BaseModel):
+    """A plan change waiting for the period end (`POST /v1/subscription/plan`)."""
+
+    plan_id: str
+    plan_name: str
+    effective_at: datetime
+
+
 class UsageSummary(BaseModel):
     """The current billing period of a customer's subscription, as Stripe will invoice it."""
 
@@ -25,6 +33,13 @@ class UsageSummary(BaseModel):
     usage_amount: int = Field(description="the metered line so far, in minor units")
     estimated_amount: int = Field(description="base fee + metered line, in minor units")
     estimated_amount_display: str = Field(description="the estimate for people, e.g. '100.42 USD'")
+    earlier_usage_amount: int = Field(0, description=(
+        "usage this period under the plan before a `now` change, billed at the period end"))
+    next_invoice_amount: int = Field(0, description=(
+        "the period-end invoice as estimated now: this period's usage (both plans after a "
+        "`now` change) plus the next period's base fee (the scheduled plan's, if any)"))
+    scheduled_change: ScheduledChange | None = Field(None, description="a plan change waiting for the period end")
+    ends_at: datetime | None = Field(None, description="the subscription ends then (canceled at period end)")
 
     model_config = {
         "json_schema_extra": {
@@ -44,6 +59,11 @@ class UsageSummary(BaseModel):
                     "usage_amount": 420,
                     "estimated_amount": 10420,
                     "estimated_amount_display": "104.20 USD",
+                    "earlier_usage_amount": 0,
+                    "next_invoice_amount": 10420,
+                    "scheduled_change": {"plan_id": "premium", "plan_name": "Premium",
+                                         "effective_at": "2026-12-26T00:43:12Z"},
+                    "ends_at": None,
                 }
             ]
         }

@@ -1,17 +1,17 @@
 """Usage reports → Stripe Billing Meter events, through the process's `StripeClient`.
 
-Small batches go one by one through v1 `billing.meter_events` (validated synchronously, so
-a permanent rejection is known at once). Batches above `STREAM_ABOVE` events, where v1 calls
-would crowd its per-account rate limit, go through the v2 high-throughput stream: one
-`meter_event_session` (its token refreshed before it expires) and `meter_event_stream` calls
-of up to 100 events. Every event carries `identifier` = the report id, so whatever Stripe
-already recorded is deduplicated on a resend.
+Small batches go one by one through v1 `billing.meter_events`. Batches above
+`STREAM_ABOVE` events, where v1 calls would crowd its per-account rate limit, go through the
+v2 high-throughput stream: one `meter_event_session` (its token refreshed before it expires)
+and `meter_event_stream` calls of up to 100 events. Every event carries `identifier` = the
+report id, so whatever Stripe already recorded is deduplicated on a resend.
 
 Outcomes: `sent` on Stripe's acknowledgement, or when Stripe says the identifier already
 exists (an earlier attempt was recorded); `retry` for 429, 5xx, timeouts, dropped connections
-and our own credential problems; `failed` for other rejections (e.g. customer deleted).
-The stream validates asynchronously: an invalid event it accepted is reported by Stripe as a
-`v1.billing.meter.error_report_triggered` event, not here.
+and our own credential problems; `failed` for other rejections. An acknowledgement is not
+the end: Stripe validates meter events asynchronously, and one it later rejects (unknown
+customer, no meter, bad value) comes back as a `v1.billing.meter.error_report_triggered`
+or `v1.billing.meter.no_meter_found` event (`usage/meter_errors.py`).
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 STREAM_ABOVE = 200  # events per flush above which the v2 stream is used
 STREAM_BATCH = 100  # Stripe's maximum events per stream call
 V1_CONCURRENCY = 8
-STREAM_CONCURRENCY = 4
+STREAM_CONCURRENCY = 8
 SESSION_REFRESH_MARGIN = timedelta(minutes=2)
 
 
@@ -178,14 +178,18 @@ def _as_datetime(value: object) -> datetime:
     return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
 
 
+DUPLICATE_MESSAGE = "an event already exists with identifier"
+
+
 def is_duplicate_identifier(exc: stripe.StripeError) -> bool:
-    """Stripe's answer to a resend of an identifier it already recorded (24 h window)."""
-    message = str(getattr(exc, "user_message", None) or exc)
-    return (
-        isinstance(exc, stripe.InvalidRequestError)
-        and getattr(exc, "param", None) == "identifier"
-        and "already exists" in message
-    )
+    """Stripe's answer to a resend of an identifier it already recorded (24 h window):
+    400 `invalid_request_error` "An event already exists with identifier …" with
+    `Stripe-Should-Retry: false`; `param` may be absent, and is `identifier` when present."""
+    if not isinstance(exc, stripe.InvalidRequestError) or exc.http_status != 400:
+        return False
+    param = getattr(exc, "param", None)
+    message = str(getattr(exc, "user_message", None) or exc).lower()
+    return DUPLICATE_MESSAGE in message and param in (None, "identifier")
 
 
 def _classify(report_id: str, exc: stripe.StripeError, via: str) -> SendResult:

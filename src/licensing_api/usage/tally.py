@@ -1,16 +1,17 @@
 """Each worker's in-memory usage tally and the task that moves it into Redis.
 
-The request path adds a unit with a few dict operations (`UsageTally.add`). Every
-`TALLY_FLUSH_INTERVAL_MS`, and once more on graceful shutdown, `move_once` sends the
-whole tally to Redis in ONE round trip: a server-side script applying the batch's
-`HINCRBY`s (and `key_last_used`) laid out as `usage/redis_keys.py` says, atomically, and
-reading back the period totals of this worker's customers (for usage headers and caps).
+The request path adds units with a few dict operations (`UsageTally.add`). Every
+`TALLY_FLUSH_INTERVAL_MS`, and once more on graceful shutdown, `move_once` sends the whole
+tally to Redis in ONE round trip per shard (one in all unless `redis_keys.SHARDS` > 1): a
+server-side script adding the batch to the grow-only counters laid out as
+`usage/redis_keys.py` says, marking them changed for the flusher, atomically, and reading
+back the period totals of this worker's customers (for usage headers and caps).
 
 No unit is lost or counted twice when Redis fails: a batch that did not go through stays
 "unresolved" (still counted in this worker's figures) and is sent again, unchanged. The
-script keeps the number of the worker's last applied batch (one key per worker) and applies
-nothing it has seen, so a resend after an ambiguous failure (the reply was lost, not the
-request; or the client's own retry) never applies a batch twice.
+script keeps, per shard, the number of the worker's last applied batch and applies nothing
+it has seen, so a resend after an ambiguous failure (the reply was lost, not the request;
+or the client's own retry) never applies a batch twice.
 
 A hard crash (SIGKILL, power loss) loses what was added since the last successful move:
 at most `TALLY_FLUSH_INTERVAL_MS` of one worker's traffic.
@@ -30,11 +31,10 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from licensing_api import metrics
-from licensing_api.usage.redis_keys import KEY_LAST_USED, PENDING, PENDING_BY_KEY, PERIOD_TOTALS
+from licensing_api.usage import redis_keys
 
 logger = logging.getLogger(__name__)
 
-MOVE_MARKER = "usage:moved:"  # + worker id: the number of its last applied batch
 MOVE_MARKER_TTL_SECONDS = 86_400
 MOVE_TIMEOUT_SECONDS = 5.0
 SHUTDOWN_MOVE_SECONDS = 10.0  # how long a graceful shutdown keeps retrying a failing Redis
@@ -42,12 +42,12 @@ SECONDS_PER_DAY = 86_400
 MOVE_ERRORS = (RedisError, OSError, TimeoutError)
 
 
-# KEYS: pending, period totals, pending by key, key last used, this worker's move marker.
-# ARGV: marker TTL (0: no batch, only read totals), batch number, then three counted lists of
-# (field, value) pairs: units per item period, units per key-day, last-used seconds per key;
-# then the period fields to read back. A worker sends its batches one at a time, in order: the
-# marker holds the number of its last applied batch, so a batch is applied at most once,
-# whatever the client retries.
+# KEYS (one shard's): period totals, key days, key last used, changed set, this worker's move
+# marker. ARGV: marker TTL (0: no batch, only read totals), batch number, then three counted
+# lists of (field, value) pairs: units per item period, units per key-day, last-used seconds
+# per key; then the period fields to read back. A worker sends its batches one at a time, in
+# order: the marker holds the number of its last applied batch, so a batch is applied at most
+# once, whatever the client retries.
 MOVE_SCRIPT = """
 local fresh = false
 if ARGV[1] ~= '0' then
@@ -67,19 +67,20 @@ for list = 1, 3 do
     if fresh then
       if list == 1 then
         redis.call('HINCRBY', KEYS[1], field, value)
-        redis.call('HINCRBY', KEYS[2], field, value)
+        redis.call('SADD', KEYS[4], 'p|' .. field)
       elseif list == 2 then
-        redis.call('HINCRBY', KEYS[3], field, value)
+        redis.call('HINCRBY', KEYS[2], field, value)
+        redis.call('SADD', KEYS[4], 'k|' .. field)
       else
-        local seen = tonumber(redis.call('HGET', KEYS[4], field) or '0')
-        if value > seen then redis.call('HSET', KEYS[4], field, value) end
+        local seen = tonumber(redis.call('HGET', KEYS[3], field) or '0')
+        if value > seen then redis.call('HSET', KEYS[3], field, value) end
       end
     end
   end
 end
 local totals = {}
 for i = pos, #ARGV do
-  totals[#totals + 1] = tonumber(redis.call('HGET', KEYS[2], ARGV[i]) or '0')
+  totals[#totals + 1] = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
 end
 return totals
 """
@@ -253,29 +254,58 @@ class UsageTally:
             fields.update(batch.units)
         return sorted(fields)
 
-
     async def _apply(self, batch: MoveBatch | None, refresh: list[str]) -> None:
-        """One round trip: apply the batch (at most once, whatever retries happen) and read
-        the period totals of `refresh`."""
-        names = (PENDING, PERIOD_TOTALS, PENDING_BY_KEY, KEY_LAST_USED, MOVE_MARKER + self.worker_id)
-        keys = [self.prefix + name for name in names]
-        args: list[str | int]
-        if batch is None:
-            args = [0, 0, 0, 0, 0]
-        else:
-            args = [MOVE_MARKER_TTL_SECONDS, batch.number, len(batch.units)]
-            for period_field, units in batch.units.items():
-                args += [period_field, units]
-            args.append(len(batch.by_key))
-            for (key_id, day), units in batch.by_key.items():
-                args += [f"{key_id}:{day}", units]
-            args.append(len(batch.last_used))
-            for key_id, seconds in batch.last_used.items():
-                args += [key_id, seconds]
-        args += refresh
-        totals = await self._script(keys=keys, args=args)
+        """One round trip per shard: apply the batch (at most once, whatever retries happen)
+        and read the period totals of `refresh`."""
+        for shard, part, fields in _by_shard(batch, refresh):
+            names = (redis_keys.period_totals(shard), redis_keys.key_days(shard),
+                     redis_keys.key_last_used(shard), redis_keys.changed(shard),
+                     redis_keys.move_marker(shard, self.worker_id))
+            totals = await self._script(keys=[self.prefix + n for n in names],
+                                        args=_script_args(part) + fields)
+            self._totals.update(zip(fields, (int(t) for t in totals), strict=True))
         self._unresolved = None
         self._in_flight = {}
-        self._totals.update(zip(refresh, (int(t) for t in totals), strict=True))
         if batch is not None:
             metrics.UNITS_MOVED_TO_REDIS.inc(batch.total)
+
+
+def _script_args(batch: MoveBatch | None) -> list[str | int]:
+    if batch is None:
+        return [0, 0, 0, 0, 0]
+    args: list[str | int] = [MOVE_MARKER_TTL_SECONDS, batch.number, len(batch.units)]
+    for period_field, units in batch.units.items():
+        args += [period_field, units]
+    args.append(len(batch.by_key))
+    for (key_id, day), units in batch.by_key.items():
+        args += [f"{key_id}:{day}", units]
+    args.append(len(batch.last_used))
+    for key_id, seconds in batch.last_used.items():
+        args += [key_id, seconds]
+    return args
+
+
+def _by_shard(
+    batch: MoveBatch | None, refresh: list[str]
+) -> list[tuple[int, MoveBatch | None, list[str]]]:
+    """The batch and the fields to read back, split by the shard each counter lives in."""
+    if redis_keys.SHARDS == 1:
+        return [(0, batch, refresh)]
+    parts: dict[int, tuple[MoveBatch | None, list[str]]] = {}
+
+    def part(shard: int) -> tuple[MoveBatch | None, list[str]]:
+        if shard not in parts:
+            empty = None if batch is None else MoveBatch(batch.number, {}, {}, {})
+            parts[shard] = (empty, [])
+        return parts[shard]
+
+    for period_field in refresh:
+        part(redis_keys.shard_of(period_field.rsplit(":", 1)[0]))[1].append(period_field)
+    if batch is not None:
+        for period_field, units in batch.units.items():
+            part(redis_keys.shard_of(period_field.rsplit(":", 1)[0]))[0].units[period_field] = units  # type: ignore[union-attr]
+        for (key_id, day), units in batch.by_key.items():
+            part(redis_keys.shard_of(key_id))[0].by_key[key_id, day] = units  # type: ignore[union-attr]
+        for key_id, seconds in batch.last_used.items():
+            part(redis_keys.shard_of(key_id))[0].last_used[key_id] = seconds  # type: ignore[union-attr]
+    return [(shard, b, fields) for shard, (b, fields) in sorted(parts.items())]

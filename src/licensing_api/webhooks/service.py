@@ -9,6 +9,8 @@ recorded event changes nothing.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+from typing import Any
 
 import stripe
 from pydantic import ValidationError
@@ -23,6 +25,7 @@ from licensing_api.resources import Resources
 from licensing_api.webhooks.handlers import EventContext, handler_for
 from licensing_api.webhooks.models import WebhookEvent
 from licensing_api.webhooks.schemas import EventOutcome, StripeEvent, WebhookAck
+from licensing_api.webhooks.thin_events import is_thin_event, receive_thin_event
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +50,8 @@ async def receive_event(resources: Resources, payload: bytes, signature: str | N
     secrets = resources.settings.webhook_secrets
     if not secrets:
         raise WebhooksDisabled("STRIPE_WEBHOOK_SECRET is unset; the webhook endpoint is off")
+    if is_thin_event(payload):  # from an event destination (meter error reports)
+        return await receive_thin_event(resources, payload, signature, secrets)
     verify_signature(payload, signature, secrets)
     event = parse_event(payload)
     try:
@@ -111,16 +116,23 @@ async def record_and_apply(
 async def record_once(session: AsyncSession, event: StripeEvent) -> bool:
     """Insert the event id; False if it is already recorded (or being recorded right now:
     PostgreSQL makes a concurrent duplicate wait for the first one's commit)."""
+    return await record_event_once(
+        session, event.id, event.type, event.created_at, event.model_dump(mode="json"))
+
+
+async def record_event_once(
+    session: AsyncSession, event_id: str, event_type: str, created_at: datetime, payload: dict[str, Any]
+) -> bool:
     dialect = session.get_bind().dialect.name
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     statement = (
         insert(WebhookEvent)
         .values(
-            id=event.id,
-            type=event.type,
-            stripe_created_at=event.created_at,
+            id=event_id,
+            type=event_type,
+            stripe_created_at=created_at,
             outcome="processing",
-            payload=event.model_dump(mode="json"),
+            payload=payload,
         )
         .on_conflict_do_nothing(index_elements=[WebhookEvent.id])
         .returning(WebhookEvent.id)

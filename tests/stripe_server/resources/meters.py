@@ -7,22 +7,18 @@ Stripe behaviour reproduced (sources in brackets):
   for an old event is Stripe's own: "The event timestamp cannot be more than 35 days in
   past. Expected a timestamp greater than or equal to N." [the-answerai/theanswer PR
   #624]. For customers on a test clock, "now" is the clock's frozen time.
-- ``identifier`` is unique in a rolling 24 h window; a duplicate is rejected with
-  400 ``invalid_request_error`` "An event already exists with identifier X." and header
-  ``Stripe-Should-Retry: false``, and is counted once [langfuse/langfuse PR #16292]. Stripe
-  sends no ``code`` there that we could confirm, so none is sent.
-- v1 events are validated synchronously. Unknown event_name / customer / bad value are
-  400 ``invalid_request_error`` with ``code`` taken from Stripe's meter error-report codes
-  (``no_meter``, ``archived_meter``, ``meter_event_customer_not_found``,
-  ``meter_event_no_customer_defined``, ``meter_event_invalid_value``,
-  ``timestamp_too_far_in_past``, ``timestamp_in_future``; stripe-python
-  ``events/_v1_billing_meter_error_report_triggered_event.py``), because the exact
-  synchronous codes are not published.
+- ``identifier`` is unique in a rolling 24 h window (on the customer's test clock, if
+  any); a duplicate is rejected with 400 ``invalid_request_error`` "An event already
+  exists with identifier X." and header ``Stripe-Should-Retry: false``, without ``param``
+  or ``code`` (as langfuse/langfuse PR #16292 documents it), and is counted once.
+- Meter events are accepted, then validated asynchronously (``meter_validation.py``):
+  unknown meter, deactivated meter, customer missing from the payload or unknown, a value
+  that is not a number come back in a meter error report (a thin v2 event to event
+  destinations), never in the answer. v1 checks only the identifier and the timestamp at
+  once; the v2 stream checks nothing at once and answers ``{}``.
 - v2 stream: JSON ``{"events": [...]}``, at most 100 per call, Bearer = the session's
   ``authentication_token`` (valid 15 minutes; expired → 401 ``temporary_session_expired``
-  / ``billing_meter_event_session_expired``). Events are validated asynchronously, as
-  Stripe says: invalid ones (and duplicates) are dropped and listed under
-  ``GET /_control/meter_errors``; the call answers ``{}``.
+  / ``billing_meter_event_session_expired``).
 - Event summaries: ``start_time`` inclusive, ``end_time`` exclusive, both aligned to
   minute boundaries (or to the hour/day of ``value_grouping_window``).
 """
@@ -31,18 +27,15 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
+from typing import Any
 
 from ..routing import Ctx, Router
 from ..store import State, new_id, template
 from ..wire import StripeError, as_int, check_allowed, list_object, not_found, require
+from . import meter_validation
 
 router = Router()
-
-MAX_AGE = 35 * 24 * 3600
-MAX_FUTURE = 5 * 60
-DEDUP_WINDOW = 24 * 3600
-
 
 def _meter(state: State, meter_id: str, param: str = "id") -> dict:
     meter = state.meters.get(meter_id)
@@ -125,83 +118,47 @@ def list_meters(ctx: Ctx) -> dict:
                        "/v1/billing/meters")
 
 
-def record_meter_event(state: State, event_name: object, payload: object,
-                       identifier: object, timestamp: int | None, source: str) -> dict:
-    """Validate and store one meter event; raises StripeError like Stripe's v1 API."""
-    if not event_name:
-        raise StripeError("Missing required param: event_name.", code="parameter_missing",
-                          param="event_name")
+def accept_meter_event(server: Any, event_name: object, payload: object, identifier: object,
+                       timestamp: int | None, source: str, raw: dict) -> dict:
+    """Accept one meter event for asynchronous validation (`meter_validation.py`).
+
+    Checked at once, as Stripe does on v1: the identifier is not a duplicate within 24 h
+    and the timestamp is in range. Everything else is validated later."""
     if not isinstance(payload, dict):
-        raise StripeError("Missing required param: payload.", code="parameter_missing",
-                          param="payload")
-    meter = next((m for m in state.meters.values() if m["event_name"] == event_name
-                  and m["status"] == "active"), None)
-    if meter is None:
-        inactive = any(m["event_name"] == event_name for m in state.meters.values())
-        raise StripeError(
-            f"No active meter was found for event_name `{event_name}`.", param="event_name",
-            code="archived_meter" if inactive else "no_meter")
-    cus_key = meter["customer_mapping"]["event_payload_key"]
-    customer_id = payload.get(cus_key)
-    if not customer_id:
-        raise StripeError(f"The payload must contain the key `{cus_key}`.",
-                          code="meter_event_no_customer_defined", param=f"payload[{cus_key}]")
-    if customer_id not in state.customers:
-        raise StripeError(f"No such customer: '{customer_id}'",
-                          code="meter_event_customer_not_found", param=f"payload[{cus_key}]")
-    val_key = meter["value_settings"]["event_payload_key"]
-    raw_value = payload.get(val_key, "1" if meter["default_aggregation"]["formula"] == "count" else None)
-    try:
-        value = Decimal(str(raw_value))
-        if not value.is_finite():
-            raise InvalidOperation
-    except (InvalidOperation, ValueError):
-        raise StripeError(f"The payload key `{val_key}` must be a number.",
-                          code="meter_event_invalid_value", param=f"payload[{val_key}]") from None
-    now = state.now_for_customer(customer_id)
-    ts = now if timestamp is None else timestamp
-    if ts < now - MAX_AGE:
-        raise StripeError(
-            "The event timestamp cannot be more than 35 days in past. Expected a timestamp "
-            f"greater than or equal to {now - MAX_AGE}.", code="timestamp_too_far_in_past",
-            param="timestamp")
-    if ts > now + MAX_FUTURE:
-        raise StripeError(
-            "The event timestamp cannot be more than 5 minutes in the future. Expected a "
-            f"timestamp less than or equal to {now + MAX_FUTURE}.", code="timestamp_in_future",
-            param="timestamp")
+        raise StripeError("Missing required param: payload.", code="parameter_missing", param="payload")
+    state: State = server.state
+    customer = next((v for k, v in payload.items() if k == "stripe_customer_id"), None)
+    now = state.now_for_customer(customer if isinstance(customer, str) else None)
     identifier = str(identifier) if identifier else new_id("", 32)
-    seen = state.meter_identifiers.get(identifier)
-    if seen is not None and seen["received"] > state.now() - DEDUP_WINDOW:
-        raise StripeError(f"An event already exists with identifier {identifier}.",
-                          param="identifier", headers={"Stripe-Should-Retry": "false"})
-    event = {"identifier": identifier, "event_name": event_name, "meter": meter["id"],
-             "customer": customer_id, "value": value, "timestamp": ts,
-             "received": state.now(), "source": source,
-             "payload": {k: str(v) for k, v in payload.items()}}
-    state.meter_events.append(event)
-    state.meter_identifiers[identifier] = event
+    if source == "v1":
+        if meter_validation.seen_recently(state, identifier, now):
+            raise meter_validation.duplicate(identifier)
+        problem = meter_validation.timestamp_error(now if timestamp is None else timestamp, now)
+        if problem is not None:
+            raise problem
+    event = {"identifier": identifier, "event_name": str(event_name), "payload": payload,
+             "timestamp": timestamp, "source": source, "received_wall": state.now(), "raw": raw}
+    meter_validation.queue(server, event)
     return event
 
 
 @router.route("POST", "/v1/billing/meter_events")
 def create_meter_event(ctx: Ctx) -> dict:
     p = ctx.params
-    check_allowed(p, {"event_name", "payload", "identifier", "timestamp"})
-    event = record_meter_event(ctx.state, p.get("event_name"), p.get("payload"),
-                               p.get("identifier"), as_int(p, "timestamp"), "v1")
+    event = accept_meter_event(ctx.server, p["event_name"], p["payload"], p.get("identifier"),
+                               as_int(p, "timestamp"), "v1", dict(p))
+    customer = event["payload"].get("stripe_customer_id")
     out = template("billing.meter_event")
-    out.update(created=event["received"], event_name=event["event_name"],
-               identifier=event["identifier"], livemode=False, payload=event["payload"],
-               timestamp=event["timestamp"])
+    now = ctx.state.now_for_customer(customer if isinstance(customer, str) else None)
+    out.update(created=now, event_name=event["event_name"], identifier=event["identifier"],
+               livemode=False, payload={k: str(v) for k, v in event["payload"].items()},
+               timestamp=event["timestamp"] if event["timestamp"] is not None else now)
     return out
 
 
 def meter_total(state: State, meter: dict, customer: str, start: int | None, end: int | None) -> Decimal:
-    events = [e for e in state.meter_events if e["meter"] == meter["id"]
-              and e["customer"] == customer
-              and (start is None or e["timestamp"] >= start)
-              and (end is None or e["timestamp"] < end)]
+    events = [e for e in state.meter_events_of.get((meter["id"], customer), [])
+              if (start is None or e["timestamp"] >= start) and (end is None or e["timestamp"] < end)]
     formula = meter["default_aggregation"]["formula"]
     if formula == "count":
         return Decimal(len(events))
@@ -276,21 +233,12 @@ def create_session(ctx: Ctx) -> dict:
 
 @router.route("POST", "/v2/billing/meter_event_stream", session_auth=True)
 def stream_events(ctx: Ctx) -> dict:
-    events = ctx.params.get("events")
-    if not isinstance(events, list) or not events:
-        raise StripeError("Missing required param: events.", code="parameter_missing",
-                          param="events")
+    events = ctx.params["events"]
+    if not events:
+        raise StripeError("Missing required param: events.", code="parameter_missing", param="events")
     if len(events) > 100:
         raise StripeError("events must contain at most 100 items.", param="events")
-    for i, ev in enumerate(events):
-        if not isinstance(ev, dict) or not ev.get("event_name") or not isinstance(ev.get("payload"), dict):
-            raise StripeError("Each event needs event_name and payload.", param=f"events[{i}]")
-    for ev in events:
-        try:
-            ts = _parse_iso(ev["timestamp"]) if ev.get("timestamp") else None
-            record_meter_event(ctx.state, ev["event_name"], ev["payload"], ev.get("identifier"),
-                               ts, "v2")
-        except StripeError as err:
-            ctx.state.meter_errors.append({"event": ev, "code": err.code, "message": err.message,
-                                           "at": ctx.state.now()})
+    for ev in events:  # all validated later: a bad one is reported, never refused here
+        ts = _parse_iso(ev["timestamp"]) if ev.get("timestamp") else None
+        accept_meter_event(ctx.server, ev["event_name"], ev["payload"], ev.get("identifier"), ts, "v2", ev)
     return {}

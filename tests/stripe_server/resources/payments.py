@@ -10,27 +10,52 @@ router = Router()
 
 
 def record_charge(ctx: Ctx, inv: dict, pm: dict, ok: bool) -> dict:
-    """A charge + payment intent for one payment attempt on ``inv``."""
-    state = ctx.state
-    now = state.now_for_customer(inv["customer"])
+    """A charge + payment intent for one payment attempt on ``inv``, and the invoice payment
+    that links them (charges name no invoice in this API version: ``invoice_payments`` do)."""
+    description = ("Subscription update" if inv["billing_reason"] != "subscription_cycle"
+                   else "Subscription cycle")
+    ch = create_charge(ctx, inv["customer"], inv["amount_remaining"], inv["currency"], pm, ok,
+                       description, receipt=inv["id"])
+    ctx.state.charge_invoice[ch["id"]] = inv["id"]
+    record_invoice_payment(ctx, inv, ch["payment_intent"], inv["amount_remaining"] if ok else None)
+    return ch
+
+
+def new_intent(ctx: Ctx, customer_id: str | None, amount: int, currency: str,
+               pm_id: str | None, description: str | None, metadata: dict | None) -> dict:
     pi = template("payment_intent")
-    pi.update(id=new_id("pi_1", 24), amount=inv["amount_remaining"], currency=inv["currency"],
-              customer=inv["customer"], created=now, payment_method=pm["id"],
+    pi.update(id=new_id("pi_1", 24), amount=amount, currency=currency, customer=customer_id,
+              created=ctx.state.now_for_customer(customer_id), payment_method=pm_id,
               client_secret=None, canceled_at=None, last_payment_error=None, next_action=None,
               processing=None, transfer_data=None, payment_method_configuration_details=None,
-              metadata={}, amount_received=inv["amount_remaining"] if ok else 0,
-              status="succeeded" if ok else "requires_payment_method", shipping=None,
-              automatic_payment_methods=None)
+              metadata=dict(metadata or {}), amount_received=0, latest_charge=None,
+              description=description, status="requires_confirmation" if pm_id else
+              "requires_payment_method", shipping=None, automatic_payment_methods=None)
+    ctx.state.payment_intents[pi["id"]] = pi
+    return pi
+
+
+def create_charge(ctx: Ctx, customer_id: str, amount: int, currency: str, pm: dict, ok: bool,
+                  description: str | None, receipt: str | None = None,
+                  metadata: dict | None = None, intent: dict | None = None) -> dict:
+    """One confirmed payment: a charge (succeeded or declined) for ``intent`` (a new payment
+    intent when None)."""
+    state = ctx.state
+    now = state.now_for_customer(customer_id)
+    created = intent is None
+    pi = intent or new_intent(ctx, customer_id, amount, currency, pm["id"], description, metadata)
+    pi.update(payment_method=pm["id"], amount_received=amount if ok else 0,
+              status="succeeded" if ok else "requires_payment_method", last_payment_error=None)
     ch = template("charge")
-    ch.update(id=new_id("ch_1", 24), amount=inv["amount_remaining"],
-              amount_captured=inv["amount_remaining"] if ok else 0, captured=ok,
-              currency=inv["currency"], customer=inv["customer"], created=now,
-              description="Subscription update" if inv["billing_reason"] != "subscription_cycle"
-              else "Subscription cycle", payment_intent=pi["id"], payment_method=pm["id"],
+    ch.update(id=new_id("ch_1", 24), amount=amount,
+              amount_captured=amount if ok else 0, captured=ok, amount_refunded=0, refunded=False,
+              disputed=False, currency=currency, customer=customer_id, created=now,
+              description=description, payment_intent=pi["id"], payment_method=pm["id"],
               paid=ok, status="succeeded" if ok else "failed", source=None, transfer_data=None,
               failure_code=None if ok else "card_declined",
               failure_message=None if ok else "Your card was declined.",
-              receipt_url=f"{ctx.base_url}/receipts/{inv['id']}", metadata={},
+              receipt_url=f"{ctx.base_url}/receipts/{receipt or pi['id']}",
+              metadata=dict(metadata or {}),
               balance_transaction=new_id("txn_1", 24) if ok else None, shipping=None,
               outcome={"network_status": "approved_by_network" if ok else "declined_by_network",
                        "reason": None if ok else "generic_decline", "risk_level": "normal",
@@ -40,19 +65,34 @@ def record_charge(ctx: Ctx, inv: dict, pm: dict, ok: bool) -> dict:
                        "network_decline_code": None})
     ch["payment_method_details"]["card"].update(
         brand=pm["card"]["brand"], last4=pm["card"]["last4"], network=pm["card"]["brand"])
-    ch["refunds"]["url"] = f"/v1/charges/{ch['id']}/refunds"
+    ch["refunds"] = {"object": "list", "data": [], "has_more": False, "total_count": 0,
+                     "url": f"/v1/charges/{ch['id']}/refunds"}
     pi["latest_charge"] = ch["id"]
     if not ok:
         pi["last_payment_error"] = {"type": "card_error", "code": "card_declined",
                                     "decline_code": "generic_decline",
                                     "message": "Your card was declined.", "charge": ch["id"]}
-    state.payment_intents[pi["id"]] = pi
     state.charges[ch["id"]] = ch
-    state.charge_invoice[ch["id"]] = inv["id"]
-    ctx.emit("payment_intent.created", pi)
+    if created:
+        ctx.emit("payment_intent.created", pi)
     ctx.emit("charge.succeeded" if ok else "charge.failed", ch)
     ctx.emit("payment_intent.succeeded" if ok else "payment_intent.payment_failed", pi)
     return ch
+
+
+def record_invoice_payment(ctx: Ctx, inv: dict, payment_intent_id: str, paid: int | None) -> dict:
+    state = ctx.state
+    now = state.now_for_customer(inv["customer"])
+    payment = template("invoice_payment")
+    payment.update(id=new_id("inpay_1", 24), invoice=inv["id"], currency=inv["currency"],
+                   amount_requested=inv["amount_remaining"], amount_paid=paid, created=now,
+                   livemode=False, is_default=True,
+                   payment={"type": "payment_intent", "payment_intent": payment_intent_id},
+                   status="paid" if paid is not None else "open",
+                   status_transitions={"canceled_at": None,
+                                       "paid_at": now if paid is not None else None})
+    state.invoice_payments[payment["id"]] = payment
+    return payment
 
 
 def _charge(ctx: Ctx, charge_id: str, param: str = "charge") -> dict:
@@ -136,40 +176,3 @@ def list_refunds(ctx: Ctx) -> dict:
     if ctx.params.get("charge"):
         items = [r for r in items if r["charge"] == ctx.params["charge"]]
     return list_object([ctx.state.view(r) for r in reversed(items)], ctx.params, "/v1/refunds")
-
-
-def open_dispute(ctx: Ctx, charge_id: str, reason: str = "fraudulent") -> dict:
-    """Control: the cardholder disputes ``charge_id`` → ``charge.dispute.created``."""
-    ch = _charge(ctx, charge_id)
-    if not ch["paid"]:
-        raise StripeError("Only a paid charge can be disputed.", param="charge")
-    now = ctx.state.now()
-    dp = template("dispute")
-    dp.update(id=new_id("dp_1", 24), amount=ch["amount_captured"] - ch["amount_refunded"],
-              charge=ch["id"], currency=ch["currency"], created=now,
-              payment_intent=ch["payment_intent"], reason=reason, status="needs_response",
-              metadata={})
-    dp["evidence_details"]["due_by"] = now + 7 * 86400
-    dp["payment_method_details"]["card"]["case_type"] = "chargeback"
-    ctx.state.disputes[dp["id"]] = dp
-    previous = {"disputed": ch["disputed"]}
-    ch["disputed"] = True
-    ctx.emit("charge.dispute.created", dp)
-    ctx.emit("charge.updated", ch, previous)
-    return ctx.state.view(dp)
-
-
-@router.route("GET", "/v1/disputes/{id}")
-def retrieve_dispute(ctx: Ctx) -> dict:
-    dp = ctx.state.disputes.get(ctx.path["id"])
-    if dp is None:
-        raise not_found("dispute", ctx.path["id"])
-    return ctx.state.view(dp)
-
-
-@router.route("GET", "/v1/disputes")
-def list_disputes(ctx: Ctx) -> dict:
-    items = list(ctx.state.disputes.values())
-    if ctx.params.get("charge"):
-        items = [d for d in items if d["charge"] == ctx.params["charge"]]
-    return list_object([ctx.state.view(d) for d in reversed(items)], ctx.params, "/v1/disputes")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import copy
 
-from .. import billing
+from .. import billing, prorations
 from ..routing import Ctx, Router
 from ..store import State, new_id, template
 from ..wire import (StripeError, as_bool, as_int, check_allowed, list_object, merge_metadata,
@@ -19,8 +19,9 @@ _CREATE = {"customer", "items", "payment_behavior", "default_payment_method", "m
            "payment_settings", "automatic_tax", "off_session", "currency", "days_until_due",
            "billing_cycle_anchor"}
 _UPDATE = {"items", "payment_behavior", "default_payment_method", "metadata",
-           "cancel_at_period_end", "description", "proration_behavior", "pause_collection",
-           "payment_settings", "collection_method", "off_session", "cancellation_details"}
+           "cancel_at_period_end", "description", "proration_behavior", "proration_date",
+           "pause_collection", "payment_settings", "collection_method", "off_session",
+           "cancellation_details"}
 
 
 def _plan(price: dict) -> dict:
@@ -37,7 +38,7 @@ def _plan(price: dict) -> dict:
 
 
 def render_item(state: State, item: dict) -> dict:
-    out = copy.deepcopy(item)
+    out = {k: copy.deepcopy(v) for k, v in item.items() if not k.startswith("_")}
     price = state.prices[item["price"]]
     out["price"] = copy.deepcopy(price)
     out["plan"] = _plan(price)
@@ -83,6 +84,7 @@ def _new_item(ctx: Ctx, sub: dict, spec: dict, i: int, start: int, end: int) -> 
                 metadata=merge_metadata({}, spec.get("metadata")), billing_thresholds=None,
                 quantity=None if metered else as_int(spec, "quantity", 1),
                 current_period_start=start, current_period_end=end)
+    item["_metered_from"] = item["created"]  # usage counts from when the item joined
     ctx.state.items[item["id"]] = item
     return item
 
@@ -163,6 +165,11 @@ def update_subscription(ctx: Ctx) -> dict:
     if "metadata" in p:
         sub["metadata"] = merge_metadata(sub["metadata"], p["metadata"])
     if "cancel_at_period_end" in p:
+        if sub.get("schedule"):
+            raise StripeError(f"The subscription is managed by the subscription schedule "
+                              f"`{sub['schedule']}`, and updating any cancelation behavior "
+                              "directly is not allowed. Please update the schedule instead.",
+                              param="cancel_at_period_end")
         sub["cancel_at_period_end"] = as_bool(p, "cancel_at_period_end")
         first = next(iter(billing.sub_items(ctx, sub)), None)
         sub["cancel_at"] = first["current_period_end"] if sub["cancel_at_period_end"] and first else None
@@ -177,28 +184,101 @@ def update_subscription(ctx: Ctx) -> dict:
         sub["pause_collection"] = ({"behavior": pc.get("behavior", "void"),
                                     "resumes_at": as_int(pc, "resumes_at")} if pc else None)
     if isinstance(p.get("items"), list):
-        first = next(iter(billing.sub_items(ctx, sub)))
-        start, end = first["current_period_start"], first["current_period_end"]
-        for i, spec in enumerate(p["items"]):
-            if spec.get("id"):
-                item = state.items.get(spec["id"])
-                if item is None or item["subscription"] != sub["id"]:
-                    raise not_found("subscription_item", spec["id"], f"items[{i}][id]")
-                if as_bool(spec, "deleted", False):
-                    del state.items[item["id"]]
-                    continue
-                if spec.get("price"):
-                    item["price"] = get_price(state, spec["price"], f"items[{i}][price]")["id"]
-                if spec.get("quantity") not in (None, ""):
-                    item["quantity"] = as_int(spec, "quantity")
-                if "metadata" in spec:
-                    item["metadata"] = merge_metadata(item["metadata"], spec["metadata"])
-            else:
-                _new_item(ctx, sub, spec, i, start, end)
+        update_items(ctx, sub, p["items"], p)
     after = state.view(sub)
     previous = {k: before[k] for k in after if before.get(k) != after[k]}
     ctx.emit("customer.subscription.updated", after, previous)
     return after
+
+
+def update_items(ctx: Ctx, sub: dict, specs: list, p: dict) -> None:
+    """Apply ``items[]`` (change a price or quantity in place, delete, add) all or nothing,
+    then prorate the licensed changes by ``proration_behavior``."""
+    state = ctx.state
+    behavior = p.get("proration_behavior") or "create_prorations"
+    if behavior not in prorations.BEHAVIORS:
+        raise StripeError(f"Invalid proration_behavior: must be one of "
+                          f"{', '.join(prorations.BEHAVIORS)}", param="proration_behavior")
+    first = next(iter(billing.sub_items(ctx, sub)))
+    start, end = first["current_period_start"], first["current_period_end"]
+    now = state.now_for_customer(sub["customer"])
+    at = as_int(p, "proration_date", now)
+    if at is None or not start <= at <= min(end, now):
+        raise StripeError("The `proration_date` must be within the subscription's current "
+                          "billing period and not in the future.", param="proration_date")
+    # Validate everything first: Stripe applies an update entirely or not at all.
+    kept = {it["id"]: it["price"] for it in billing.sub_items(ctx, sub)}
+    plan: list[tuple[int, dict, dict | None]] = []
+    for i, spec in enumerate(specs):
+        item = None
+        if spec.get("id"):
+            item = state.items.get(spec["id"])
+            if item is None or item["subscription"] != sub["id"]:
+                raise not_found("subscription_item", spec["id"], f"items[{i}][id]")
+            if as_bool(spec, "deleted", False):
+                kept.pop(item["id"], None)
+                plan.append((i, spec, item))
+                continue
+        price_id = spec.get("price") or (item["price"] if item else None)
+        if price_id is None:
+            require(spec, "price")
+        price = get_price(state, price_id, f"items[{i}][price]")
+        if price["currency"] != sub["currency"]:
+            raise StripeError("All prices on a subscription must have the same currency.",
+                              param=f"items[{i}][price]")
+        if price["recurring"]["usage_type"] == "metered" and spec.get("quantity") not in (None, ""):
+            raise StripeError("Quantity should not be specified where usage_type is `metered`.",
+                              param=f"items[{i}][quantity]")
+        kept[item["id"] if item else f"new{i}"] = price["id"]
+        plan.append((i, spec, item))
+    prices = list(kept.values())
+    duplicate = next((x for x in prices if prices.count(x) > 1), None)
+    if duplicate:
+        raise StripeError(f"Cannot add multiple subscription items with the same plan: {duplicate}",
+                          param="items")
+    changes: list[tuple[dict | None, dict | None]] = []
+    for i, spec, item in plan:
+        if item is None:
+            new = _new_item(ctx, sub, spec, i, start, end)
+            new["_metered_from"] = at
+            changes.append((None, _licensed(state, new)))
+            continue
+        old = _licensed(state, item)
+        if as_bool(spec, "deleted", False):
+            del state.items[item["id"]]
+            changes.append((old, None))
+            continue
+        if spec.get("price") and spec["price"] != item["price"]:
+            item["price"] = spec["price"]
+            item["_metered_from"] = at
+            if state.prices[item["price"]]["recurring"]["usage_type"] == "metered":
+                item["quantity"] = None
+            elif spec.get("quantity") in (None, ""):
+                item["quantity"] = 1  # Stripe: a price change resets quantity to 1
+        if spec.get("quantity") not in (None, ""):
+            item["quantity"] = as_int(spec, "quantity")
+        if "metadata" in spec:
+            item["metadata"] = merge_metadata(item["metadata"], spec["metadata"])
+        new = _licensed(state, item)
+        if old != new:
+            changes.append((old, new))
+    changes = [(o, n) for o, n in changes if o is not None or n is not None]
+    if behavior == "none" or not changes:
+        return
+    pending = prorations.proration_items(ctx, sub, changes, at, start, end)
+    for ii in pending:
+        state.invoice_items[ii["id"]] = ii
+        ctx.emit("invoiceitem.created", ii)
+    if behavior == "always_invoice" and pending:
+        billing.create_invoice(ctx, sub, "subscription_update", [], (at, at))
+
+
+def _licensed(state: State, item: dict) -> dict | None:
+    """What proration sees of an item: its price and quantity (None for metered items)."""
+    price = state.prices[item["price"]]
+    if price["recurring"]["usage_type"] != "licensed":
+        return None
+    return {"item": item["id"], "price": price["id"], "quantity": item.get("quantity") or 1}
 
 
 def end_subscription(ctx: Ctx, sub: dict, invoice_now: bool = False) -> None:

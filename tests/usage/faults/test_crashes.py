@@ -10,7 +10,7 @@ import signal
 
 import pytest
 
-from licensing_api.usage import redis_keys
+from licensing_api.usage import counters
 from licensing_api.usage.models import ReportState
 from tests.usage.faults.processes import run_cli
 from tests.usage.flusher_support import (
@@ -31,9 +31,10 @@ async def test_a_flusher_killed_mid_flush_loses_and_doubles_nothing(
     crashed = await run_cli(flush_settings, tmp_path, "usage", "flush", USAGE_FLUSH_CRASH_AT=step)
 
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
-    in_flight = await flush_resources.redis.scard(flush_resources.redis_key(redis_keys.INFLIGHT))
-    assert in_flight == (0 if step == "after_send" else 1)
+    marked = await counters.changed_count(flush_resources.redis, flush_resources.settings.redis_key_prefix)
+    assert marked == (0 if step == "after_send" else 2)  # period and key-day counters, unreleased
     assert units_in_stripe(stripe_server, item) == (8 if step == "after_send" else 0)
+    assert len(await reports_of(flush_resources, item)) == (0 if step == "after_take" else 1)
 
     await serve(flush_resources, item, 3)
     finished = await run_cli(flush_settings, tmp_path, "usage", "flush")

@@ -1,6 +1,6 @@
-"""PostgreSQL going away mid-run loses and doubles no unit: not between the Redis take and
-the ledger write, not between Stripe's acknowledgement and marking the report sent, and not
-when the flusher's lock connection is killed."""
+"""PostgreSQL going away mid-run loses and doubles no unit: not between reading Redis's
+counters and the ledger write, not between Stripe's acknowledgement and marking the report
+sent, and not when the flusher's lock connection is killed."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import SQLAlchemyError
 
-from licensing_api.usage import redis_keys
+from licensing_api.usage import counters
 from licensing_api.usage.flusher import flush_once
 from licensing_api.usage.flusher_task import UsageFlusherTask
 from tests.usage.faults.tcp_proxy import TcpProxy
@@ -35,7 +35,7 @@ def through(settings, proxy):
     return settings.model_copy(update={"database_url": url._replace(netloc=f"{url.username}@127.0.0.1:{proxy.port}").geturl()})
 
 
-async def test_database_down_after_the_redis_take_keeps_the_batch_in_flight(
+async def test_database_down_after_reading_redis_leaves_the_counters_marked(
     flush_resources, flush_settings, proxy, stripe_server
 ):
     item = await provision(flush_resources)
@@ -44,7 +44,7 @@ async def test_database_down_after_the_redis_take_keeps_the_batch_in_flight(
         await proxy.cut()
         with pytest.raises(DATABASE_DOWN):
             await flush_once(resources)
-        assert await resources.redis.scard(resources.redis_key(redis_keys.INFLIGHT)) == 1
+        assert await counters.changed_count(resources.redis, resources.settings.redis_key_prefix) == 2
 
         await proxy.start()
         await serve(resources, item, 1)

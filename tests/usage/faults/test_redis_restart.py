@@ -7,7 +7,8 @@ from collections.abc import Iterator
 import pytest
 from redis.exceptions import RedisError
 
-from licensing_api.usage.flusher import flush_once, take_pending
+from licensing_api.usage import counters
+from licensing_api.usage.flusher import flush_once
 from licensing_api.usage.flusher_task import UsageFlusherTask
 from tests.usage.faults.redis_server import RestartableRedis
 from tests.usage.flusher_support import opened, provision, serve, settle, units_in_stripe
@@ -27,7 +28,7 @@ async def test_units_survive_a_redis_restart_mid_run(flush_resources, flush_sett
         await serve(resources, item, 4)
         await flush_once(resources)
         await serve(resources, item, 5)
-        await take_pending(resources)  # a batch in flight when Redis goes away
+        await counters.read_changed(resources.redis, resources.settings.redis_key_prefix)  # a flush dies
         await serve(resources, item, 6)  # and units still pending
 
         own_redis.stop()

@@ -33,7 +33,10 @@ async def invoice_paid(ctx: EventContext) -> EventOutcome:
 
 
 async def invoice_payment_failed(ctx: EventContext) -> EventOutcome:
-    """active → past_due; the grace period runs from when the invoice was attempted."""
+    """active → past_due; the grace period runs from the failure: the event's `created`.
+
+    Not from the invoice's finalization: an emailed (`send_invoice`) invoice may fail to be
+    paid days after it was finalized, and its grace must still be whole."""
     invoice, at = ctx.event.object, ctx.event.created_at
     customer = await customer_by_stripe_id(ctx.session, reference_id(invoice.get("customer")))
     if customer is None:
@@ -45,10 +48,8 @@ async def invoice_payment_failed(ctx: EventContext) -> EventOutcome:
             current = await fetch_current(ctx, "invoices", str(invoice.get("id")))
             if current is not None and current.get("status") in SETTLED_INVOICE_STATUSES:
                 return EventOutcome.STALE
-    transitions = invoice.get("status_transitions") or {}
-    attempted = transitions.get("finalized_at") or invoice.get("created") or ctx.event.created
     await mark_payment_failed(ctx.session, ctx.resources, customer,
-                              failed_at=from_timestamp(attempted), reason="payment_failed",
+                              failed_at=from_timestamp(ctx.event.created), reason="payment_failed",
                               source=ctx.event.source)
     note_source(customer, at)
     return EventOutcome.APPLIED

@@ -1,5 +1,9 @@
 """`customer.subscription.created/updated/deleted/paused/resumed`: mirror, then account state.
 
+The mirror follows plan changes made anywhere (items and prices, `billing/subscription_mirror.py`)
+and renewals; either drops the customer's cached access record in every worker at once, so
+units served after the change count on the new item and in the new period.
+
 The subscription row keeps `stripe_event_at`, the customer `state_source_at`; an event older
 than either leaves that part alone, a same-second tie is settled by the subscription as
 Stripe holds it now.
@@ -7,6 +11,9 @@ Stripe holds it now.
 
 from __future__ import annotations
 
+from sqlalchemy import select
+
+from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, Customer
 from licensing_api.accounts.service import (
     Freshness,
@@ -21,9 +28,11 @@ from licensing_api.accounts.stripe_sync import (
     StripeObject,
     account_state_for_status,
     has_other_live_subscription,
-    mirror_subscription,
     subscription_by_stripe_id,
 )
+from licensing_api.billing.models import SubscriptionItem
+from licensing_api.billing.stripe_plan_change import retire_ended_items
+from licensing_api.billing.subscription_mirror import mirror_subscription
 from licensing_api.webhooks.handlers.context import EventContext, Handler, fetch_current, reference_id
 from licensing_api.webhooks.schemas import EventOutcome
 
@@ -45,9 +54,16 @@ async def subscription_changed(ctx: EventContext) -> EventOutcome:
     if Freshness.SAME in (row_freshness, account_freshness) and not deleted:
         obj = await fetch_current(ctx, "subscriptions", subscription_id) or obj
     if subscription is not None:
-        await mirror_subscription(ctx.session, subscription, obj)
+        changes = await mirror_subscription(ctx.session, subscription, obj)
         if subscription.stripe_event_at is None or at > subscription.stripe_event_at:
             subscription.stripe_event_at = at
+        if changes:  # a renewal, a plan change, …: every worker re-reads the record at once
+            invalidate_after_commit(ctx.session, ctx.resources.redis,
+                                    ctx.resources.settings.redis_key_prefix, customer_id=customer.id)
+        if ctx.resources.stripe is not None and not deleted:
+            items = list(await ctx.session.scalars(select(SubscriptionItem).where(
+                SubscriptionItem.subscription_id == subscription.id)))
+            await retire_ended_items(ctx.resources.stripe, subscription, items, obj)
     await apply_account_state(ctx, customer, obj, account_freshness, subscription_id)
     return EventOutcome.APPLIED
 

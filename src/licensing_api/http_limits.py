@@ -1,0 +1,101 @@
+"""Request header limits at the HTTP parser, for `serve` without a balancer in front.
+
+uvicorn's httptools protocol accepts headers of any size and number (a 200 KB header and
+5,000 header lines were served); h11 has a size limit but is several times slower. This
+protocol counts what the parser hands over and answers `431 Request Header Fields Too Large`
+(problem+json, connection closed) before the request reaches the app: at most
+`MAX_HEADER_BYTES` for the request line and headers together (nginx's default
+`large_client_header_buffers 4 8k`), at most `MAX_HEADER_COUNT` header lines (Apache's
+`LimitRequestFields`). While a request's headers are still incomplete, every byte received
+counts, so a header that never ends is cut off after one read past the limit.
+"""
+
+from __future__ import annotations
+
+import json
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+MAX_HEADER_BYTES = 32 * 1024
+MAX_HEADER_COUNT = 100
+LINGER_SECONDS = 2.0
+PROTOCOL = "licensing_api.http_limits:BoundedHttpToolsProtocol"  # uvicorn's `http=`
+
+
+class HeadersTooLarge(Exception):
+    """Raised inside a parser callback; httptools turns it into a parser error."""
+
+
+class BoundedHttpToolsProtocol(HttpToolsProtocol):
+    _header_bytes = 0
+    _header_count = 0
+    _unparsed_header_bytes = 0
+    _in_headers = True  # from the start of a message until its headers are complete
+    _refused: str | None = None
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused is not None:
+            return  # the rest of a refused request, read and dropped until we close
+        super().data_received(data)
+        if self._in_headers and self._refused is None and not self.transport.is_closing():
+            self._unparsed_header_bytes += len(data)
+            if self._unparsed_header_bytes > MAX_HEADER_BYTES:
+                self._refuse(f"the request headers exceed {MAX_HEADER_BYTES} bytes")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._header_bytes = self._header_count = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count(len(url), lines=0)
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count(len(name) + len(value), lines=1)
+        super().on_header(name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_headers = False
+        self._unparsed_header_bytes = 0
+        super().on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._in_headers = True
+
+    def send_400_response(self, msg: str) -> None:
+        # Our callbacks' exception reaches uvicorn as a parser error: answer it as what it is.
+        if self._refused is not None:
+            self._send_431(self._refused)
+        else:
+            super().send_400_response(msg)
+
+    def _count(self, size: int, lines: int) -> None:
+        self._header_bytes += size
+        self._header_count += lines
+        if self._header_bytes > MAX_HEADER_BYTES:
+            self._refused = f"the request headers exceed {MAX_HEADER_BYTES} bytes"
+        elif self._header_count > MAX_HEADER_COUNT:
+            self._refused = f"the request has more than {MAX_HEADER_COUNT} header lines"
+        if self._refused is not None:
+            raise HeadersTooLarge(self._refused)
+
+    def _refuse(self, reason: str) -> None:
+        self._refused = reason
+        self._send_431(reason)
+
+    def _send_431(self, reason: str) -> None:
+        body = json.dumps({
+            "type": "https://licensing-api.dev/problems/headers-too-large",
+            "title": "Request Header Fields Too Large", "status": 431, "detail": reason,
+        }).encode()
+        head = (b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                b"content-type: application/problem+json\r\n"
+                b"content-length: " + str(len(body)).encode() + b"\r\n"
+                b"connection: close\r\n\r\n")
+        self.logger.warning("http_request_headers_refused", extra={"reason": reason})
+        self.transport.write(head + body)
+        # Closing with the client's bytes unread would reset the connection and lose the
+        # answer: end our side, drop what still comes, close a moment later.
+        self.transport.write_eof()
+        self.loop.call_later(LINGER_SECONDS, self.transport.close)
