@@ -145,9 +145,14 @@ def test_serve_refuses_oversized_or_too_many_request_headers_with_431(tmp_path):
         endless = _raw_request(server.port, b"GET /healthz HTTP/1.1\r\nX-Endless: " + b"b" * 100_000)
         fine = _raw_request(server.port, b"GET /healthz HTTP/1.1\r\nHost: t\r\nX-Ok: "
                             + b"c" * 8000 + b"\r\nConnection: close\r\n\r\n")
+        # A body is not headers: reads that carry a message's end are not counted as such.
+        body = _raw_request(server.port, b"POST /v1/signup HTTP/1.1\r\nHost: t\r\nContent-Length: 900000\r\n"
+                            b"Content-Type: application/json\r\n"
+                            b"Connection: close\r\n\r\n" + b"d" * 900_000)
         server.terminate()
     for reply in (huge, many, endless):
         assert reply.startswith(b"HTTP/1.1 431 "), reply[:200]
         assert b"application/problem+json" in reply
     assert b"more than 100 header lines" in many
     assert fine.startswith(b"HTTP/1.1 200 "), fine[:200]
+    assert body.startswith(b"HTTP/1.1 422 ") and b" 431 " not in body, body[:400]  # read, then refused as JSON

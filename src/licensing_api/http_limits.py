@@ -36,8 +36,11 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
     def data_received(self, data: bytes) -> None:
         if self._refused is not None:
             return  # the rest of a refused request, read and dropped until we close
+        in_headers = self._in_headers
         super().data_received(data)
-        if self._in_headers and self._refused is None and not self.transport.is_closing():
+        # Counted only while one message's headers are incomplete: a read in which a message
+        # ended is mostly its body (and would turn a large upload's last read into a 431).
+        if in_headers and self._in_headers and self._refused is None and not self.transport.is_closing():
             self._unparsed_header_bytes += len(data)
             if self._unparsed_header_bytes > MAX_HEADER_BYTES:
                 self._refuse(f"the request headers exceed {MAX_HEADER_BYTES} bytes")
