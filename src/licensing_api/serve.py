@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import typer
 import uvicorn
@@ -11,7 +12,7 @@ from licensing_api.cli_support import cli_command, fail_on_config_errors
 from licensing_api.db_cli import upgrade_database
 from licensing_api.http_limits import PROTOCOL as BOUNDED_HTTP_PROTOCOL
 from licensing_api.observability.multiprocess import prepare_metrics_dir
-from licensing_api.settings import link_host, load_settings
+from licensing_api.settings import Settings, link_host, load_settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20  # keep below the orchestrator's kill timeout (k8s: 30 s)
 
@@ -50,16 +51,22 @@ def serve(
     try:
         # On SIGTERM each worker stops accepting, lets in-flight requests finish (up to the
         # graceful timeout), then runs the lifespan's shutdown: tallies flushed, locks released.
-        uvicorn.run(
-            "licensing_api.main:create_app_from_env",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=settings.log_level,
-            access_log=False,
-            timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-            http=BOUNDED_HTTP_PROTOCOL,  # header size and count limits (http_limits.py)
-        )
+        run_workers("licensing_api.main:create_app_from_env", settings, host, port, workers)
     finally:
         clean_up_metrics()
+
+
+def run_workers(factory: str, settings: Settings, host: str, port: int, workers: int, **options: Any) -> None:
+    """uvicorn with the service's options (`serve`, `gateway`): one app per worker process."""
+    uvicorn.run(
+        factory,
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        http=BOUNDED_HTTP_PROTOCOL,  # header size and count limits (http_limits.py)
+        **options,
+    )

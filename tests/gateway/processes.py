@@ -15,7 +15,9 @@ from licensing_api.settings import Settings
 from tests.access.service_process import ServiceProcess, free_port, running_service
 
 GATEWAY_FACTORY = "licensing_api.gateway.app:create_gateway_from_env"
-GATEWAY_UVICORN_ARGS = ("--no-server-header", "--no-date-header")  # as `licensing-api gateway`
+GATEWAY_UVICORN_ARGS = (  # as `licensing-api gateway` runs it
+    "--no-server-header", "--no-date-header", "--http", "licensing_api.http_limits:BoundedHttpToolsProtocol",
+)
 REPO = Path(__file__).resolve().parents[2]
 
 

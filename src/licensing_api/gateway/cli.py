@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import typer
-import uvicorn
 
 from licensing_api.cli_support import fail_on_config_errors
 from licensing_api.gateway.app import check_gateway_settings
-from licensing_api.serve import GRACEFUL_SHUTDOWN_SECONDS
+from licensing_api.serve import run_workers
 from licensing_api.settings import load_settings
 
 
@@ -23,21 +22,9 @@ def gateway(
         settings = load_settings()
         check_gateway_settings(settings)
     workers = workers or settings.web_concurrency
-    if workers > 1 and settings.redis_url == "memory://":
-        typer.echo("error: REDIS_URL=memory:// is per process; use redis://… with --workers > 1", err=True)
-        raise typer.Exit(2)
     host = host or settings.gateway_host
     port = port or settings.gateway_port
     typer.echo(f"licensing-api gateway on http://{host}:{port} in front of {settings.origin_url}")
-    uvicorn.run(
-        "licensing_api.gateway.app:create_gateway_from_env",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=settings.log_level,
-        access_log=False,
-        server_header=False,  # the origin's Server and Date pass through, not a second pair
-        date_header=False,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    # The origin's Server and Date pass through, not a second pair of the gateway's own.
+    run_workers("licensing_api.gateway.app:create_gateway_from_env", settings, host, port, workers,
+                server_header=False, date_header=False)
