@@ -37,6 +37,8 @@ from licensing_api.usage.flusher_task import run_usage_flusher
 def check_gateway_settings(settings: Settings) -> None:
     if settings.origin_url is None:
         raise SettingsError("invalid setting ORIGIN_URL: set the address of the site to proxy, e.g. http://127.0.0.1:8081")
+    if settings.redis_url == "memory://":
+        raise SettingsError("invalid setting REDIS_URL: the gateway shares Redis with serve; use redis://…")
 
 
 class GatewayApp:

@@ -46,10 +46,11 @@ class GrantSigner:
     def from_settings(cls, settings: Settings) -> GrantSigner:
         if settings.session_secret is not None:
             return cls(settings.session_secret.get_secret_value())
-        logger.warning(
-            "forward_auth_grant_secret_ephemeral",
-            extra={"fix": "set SESSION_SECRET (32+ random characters) when running several workers"},
-        )
+        if settings.forward_auth_report_address is not None:  # grants are only counted then
+            logger.warning(
+                "forward_auth_grant_secret_ephemeral",
+                extra={"fix": "set SESSION_SECRET (32+ random characters) when running several workers"},
+            )
         return cls(secrets.token_urlsafe(32))
 
     def issue(self, grant: Grant, now: float) -> str | None:
