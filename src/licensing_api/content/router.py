@@ -22,7 +22,7 @@ from starlette.types import Scope
 from licensing_api.access.dispatch import LicensedRoutes, answer_response
 from licensing_api.access.docs import USAGE_HEADERS, licensed_responses
 from licensing_api.access.openapi import CRAWLER_SECURITY
-from licensing_api.content.schemas import ContentIndex, ContentItemOut, IndexQuery
+from licensing_api.content.schemas import ContentIndex, ContentItemOut, IndexQuery, SiteIndex
 from licensing_api.content.service import InvalidCursor
 from licensing_api.content.store import ContentNotFound, InvalidContentPath
 
@@ -73,7 +73,8 @@ router = APIRouter(prefix=PREFIX, tags=["content"])
 @router.get(
     "",
     summary="List licensed content (cursor-paginated, one metered unit)",
-    response_model=ContentIndex,
+    description="The folder's items; in gateway mode (`ORIGIN_URL`) the site's URLs from its sitemaps.",
+    response_model=ContentIndex | SiteIndex,
     responses={200: {"headers": USAGE_HEADERS}, **licensed_responses(InvalidCursor)},
     openapi_extra={"security": CRAWLER_SECURITY},
 )
