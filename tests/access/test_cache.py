@@ -160,3 +160,24 @@ async def test_lookups_are_counted_per_request_and_published_to_prometheus(api):
     assert lookups_total("miss") - before["miss"] == 2
     assert lookups_total("hit") - before["hit"] == 2
     assert lookups_total("negative") - before["negative"] == 1
+
+
+async def test_the_publishing_worker_drops_its_own_entry_before_redis_answers(api):
+    """Read-your-writes: this process's cache is invalidated even if Redis never delivers."""
+    crawler = await new_crawler(api.resources)
+    assert (await api.client.get(ITEM, headers=crawler.headers)).status_code == 200
+    assert len(api.hot_path.cache) == 1
+
+    class UnreachableRedis:
+        async def publish(self, channel: str, message: str) -> int:
+            raise ConnectionError("Redis is down")
+
+    try:
+        await publish_invalidation(
+            UnreachableRedis(),  # type: ignore[arg-type]
+            api.resources.settings.redis_key_prefix,
+            customer_id=crawler.customer_id,
+        )
+    except ConnectionError:
+        pass
+    assert len(api.hot_path.cache) == 0

@@ -22,6 +22,7 @@ from licensing_api.access.openapi import add_security_schemes
 from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import install_respond_with_handler
+from licensing_api.access.invalidation import register_local_cache
 from licensing_api.access.subscriber import listen_for_invalidations
 from licensing_api.bots.runtime import BotsRuntime
 from licensing_api.content.service import ContentService, ContentSource
@@ -50,6 +51,7 @@ async def open_hot_path(
     """`content`: what the content routes serve (default: the folder `CONTENT_DIR`)."""
     settings = resources.settings
     cache = AccessCache(settings.access_cache_ttl_seconds)
+    register_local_cache(cache)
     # A cached record is at most one TTL old: keep its period total fresh a bit longer.
     tally = UsageTally(
         resources.redis,

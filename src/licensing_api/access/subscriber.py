@@ -9,13 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import uuid
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from licensing_api.access.cache import AccessCache
-from licensing_api.access.invalidation import channel_name
+from licensing_api.access.invalidation import apply_message, channel_name
 
 logger = logging.getLogger(__name__)
 
@@ -27,12 +26,7 @@ def apply_invalidation(cache: AccessCache, raw: bytes | str) -> None:
         message = json.loads(raw)
         if not isinstance(message, dict):
             raise ValueError("not an object")
-        if "customer_id" in message:
-            cache.drop_customer(uuid.UUID(str(message["customer_id"])))
-        elif "key_digest" in message:
-            cache.drop_digest(str(message["key_digest"]))
-        else:
-            cache.clear()
+        apply_message(cache, message)
     except ValueError:
         # Unreadable: dropping everything is always safe.
         logger.warning("access_invalidation_unreadable", extra={"size": len(raw)})
