@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import uuid
 
 from prometheus_client import REGISTRY
+from redis.asyncio import Redis
 from sqlalchemy import event
 
-from licensing_api.access.cache import AccessCache
+from licensing_api.access.cache import UNHEARD_TTL_SECONDS, AccessCache
 from licensing_api.access.invalidation import publish_invalidation
-from licensing_api.access.subscriber import apply_invalidation
+from licensing_api.access.subscriber import apply_invalidation, listen_for_invalidations
 from tests.access.helpers import new_crawler
 
 ITEM = "/v1/content/science/tide-pools"
@@ -86,6 +89,43 @@ def test_an_entry_lives_no_longer_than_its_max_ttl():
     cache.put("token", record_for(uuid.uuid4(), "key"), cache.generation, max_ttl=10)  # type: ignore[arg-type]
     clock.now += 11
     assert cache.get("token") is None
+
+
+def test_while_invalidations_are_unheard_entries_live_a_few_seconds_only():
+    clock = Clock()
+    cache = AccessCache(300, clock=clock)
+    cache.hearing_invalidations(False)
+    cache.put("key", record_for(uuid.uuid4(), "key"), cache.generation)
+    clock.now += UNHEARD_TTL_SECONDS + 0.1
+    assert cache.get("key") is None
+    cache.hearing_invalidations(True)
+    cache.put("key", record_for(uuid.uuid4(), "key"), cache.generation)
+    clock.now += 299
+    assert cache.get("key") is not None
+
+
+async def test_a_worker_that_cannot_reach_redis_caches_briefly_and_drops_what_it_had():
+    with socket.socket() as probe:  # a port nobody listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    unreachable = Redis(host="127.0.0.1", port=port, socket_connect_timeout=0.2)
+    cache = AccessCache(300)
+    cache.put("key", record_for(uuid.uuid4(), "key"), cache.generation)
+    subscribed = asyncio.Event()
+    listener = asyncio.create_task(listen_for_invalidations(unreachable, "t:", cache, subscribed))
+    try:
+        for _ in range(500):  # redis-py retries the connection for about 3 s first
+            if len(cache) == 0:
+                break
+            await asyncio.sleep(0.02)
+        assert len(cache) == 0
+        assert cache.ttl_seconds == UNHEARD_TTL_SECONDS
+        assert not subscribed.is_set()
+    finally:
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        await unreachable.aclose()
 
 
 def test_an_unreadable_message_drops_everything():

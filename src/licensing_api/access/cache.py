@@ -20,6 +20,7 @@ from licensing_api import metrics
 from licensing_api.access.records import AccessRecord
 
 NEGATIVE_TTL_SECONDS = 5.0  # an unknown digest is remembered this long
+UNHEARD_TTL_SECONDS = 5.0  # the longest life of an entry while invalidations can't be heard
 MAX_ENTRIES = 200_000  # beyond this (e.g. a flood of random keys) the cache starts afresh
 
 
@@ -27,6 +28,7 @@ class AccessCache:
     def __init__(
         self, ttl_seconds: float, clock: Callable[[], float] = time.monotonic
     ) -> None:
+        self.configured_ttl_seconds = ttl_seconds
         self.ttl_seconds = ttl_seconds
         self.negative_ttl_seconds = min(NEGATIVE_TTL_SECONDS, ttl_seconds)
         self.clock = clock
@@ -63,6 +65,14 @@ class AccessCache:
         self._entries[digest] = (record, self.clock() + ttl)
         if record is not None and record.digest != digest:
             self._derived.setdefault(record.digest, set()).add(digest)
+
+    def hearing_invalidations(self, heard: bool) -> None:
+        """While the worker is not subscribed to invalidations (Redis unreachable), a key
+        revoked elsewhere could stay cached for a whole TTL: cache for a few seconds only."""
+        self.ttl_seconds = (
+            self.configured_ttl_seconds if heard
+            else min(UNHEARD_TTL_SECONDS, self.configured_ttl_seconds)
+        )
 
     def drop_digest(self, digest: str) -> None:
         self.generation += 1

@@ -1,7 +1,8 @@
 """The subscriber side of `access/invalidation.py`: each worker drops cache entries at once.
 
 While the subscription is down (Redis restart, network), messages may be missed: the
-worker clears its whole cache when it (re)subscribes, and the TTL bounds staleness meanwhile.
+worker clears its whole cache when it loses or (re)gains the subscription, and meanwhile
+caches for at most `UNHEARD_TTL_SECONDS` (access/cache.py), which bounds staleness.
 """
 
 from __future__ import annotations
@@ -38,11 +39,13 @@ async def listen_for_invalidations(
 ) -> None:
     """Run until cancelled: subscribe, apply every message, resubscribe after failures."""
     channel = channel_name(redis_key_prefix)
+    cache.hearing_invalidations(False)
     while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             await pubsub.subscribe(channel)
             cache.clear()  # anything cached before now may have missed a message
+            cache.hearing_invalidations(True)
             subscribed.set()
             logger.info("access_invalidation_subscribed", extra={"channel": channel})
             while True:
@@ -51,6 +54,7 @@ async def listen_for_invalidations(
                     apply_invalidation(cache, message["data"])
         except (RedisError, OSError) as exc:
             subscribed.clear()
+            cache.hearing_invalidations(False)
             cache.clear()
             logger.warning("access_invalidation_disconnected", extra={"error": type(exc).__name__})
             await asyncio.sleep(RECONNECT_DELAY_SECONDS)
