@@ -45,6 +45,7 @@ APPS = {
     "twin": "bench.app:create_bare_app",  # the first wave's twin (bench/app.py)
     "asgi": "bench.reference_apps:create_asgi_app",  # calibration: uvicorn's own floor
 }
+SERVED_BY_SERVE = {"licensed", "twin"}  # through `licensing-api serve`'s uvicorn options
 SHIM = r"""
 #include <valgrind/callgrind.h>
 void measure_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_TOGGLE_COLLECT; }
@@ -91,6 +92,7 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
+    from licensing_api.http_limits import BoundedHttpToolsProtocol
     from licensing_api.logging import configure_logging
 
     # What uvicorn.run does before loading the app: its logging config (the service then
@@ -102,7 +104,10 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     lifespan = LifespanOn(config)
     await lifespan.startup()
     state = ServerState()
-    protocol = HttpToolsProtocol(config, state, lifespan.state, asyncio.get_running_loop())
+    # Each app's own server protocol: `serve` bounds the request headers (http_limits.py);
+    # the reference apps get uvicorn's default, as a minimal app run with uvicorn does.
+    protocol_class = BoundedHttpToolsProtocol if app_name in SERVED_BY_SERVE else HttpToolsProtocol
+    protocol = protocol_class(config, state, lifespan.state, asyncio.get_running_loop())
     transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     request = request_bytes(os.environ.get("BENCH_SECRET", "lk_none"))
@@ -176,6 +181,7 @@ async def parent(args: argparse.Namespace) -> int:
             "DATABASE_URL": deployment.database_url, "REDIS_URL": REDIS_URL,
             "REDIS_KEY_PREFIX": deployment.redis_prefix, "PLANS_FILE": str(deployment.plans_file),
             "BENCH_SECRET": customer.secret, "TALLY_FLUSH_INTERVAL_MS": "5000",
+            **dict(setting.split("=", 1) for setting in args.env),
         }
         shim = compile_shim(workdir)
         counts = {}
@@ -200,6 +206,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--batch", type=int, default=250, help="requests per access-log write")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the apps (e.g. ACCESS_LOG=false), repeatable")
     parser.add_argument("--native", action="store_true", help="no valgrind: wall-clock µs instead")
     parser.add_argument("--child", choices=sorted(APPS), help=argparse.SUPPRESS)
     parser.add_argument("--shim", help=argparse.SUPPRESS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -20,7 +21,13 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from licensing_api.observability.redaction import REDACTED, SENSITIVE_NAMES, redact, redact_fields
+from licensing_api.observability.redaction import (
+    REDACTED,
+    REDACTION_TRIGGERS,
+    SENSITIVE_NAMES,
+    redact,
+    redact_fields,
+)
 from licensing_api.settings import Settings
 
 # "color_message": uvicorn's ANSI-coloured copy of the message.
@@ -42,6 +49,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         # Longest first, so a secret containing another is replaced whole.
         self.known_secrets = tuple(sorted({s for s in known_secrets if len(s) >= 8}, key=len, reverse=True))
+        self.access_parts = AccessLineParts(self.known_secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -67,27 +75,114 @@ class JsonFormatter(logging.Formatter):
 
     def format_access_lines(self, logger_name: str, event: str, entries: Iterable[tuple[Any, ...]]) -> str:
         """Access-log lines (observability/access_log.py entries), newline-terminated: the
-        text `format` gives their records, built from the known fields and redacted once per
-        batch (the patterns never span lines)."""
+        text `format` gives their records, built from the known fields.
+
+        Redaction costs more than the line itself when run over every line (a dozen
+        substring scans), so it runs only on lines that could hold a secret (`AccessLineParts`):
+        for the rest, `redact` would return the line unchanged.
+        """
+        parts = self.access_parts
         head = (
             f'"level": "info", "logger": {json_string(logger_name)}, "event": {json_string(event)}, '
             f'"pid": {os.getpid()}, "request_id": '
         )
+        screened = parts.screens_lines and not parts.suspect(head)
+        text_of, agent_of, plain_id, hex_secrets = parts.text, parts.agent, parts.plain_id, parts.hex_secrets
         lines = []
+        suspects = []
         second, second_text = -1, ""
         for created, request_id, method, path, route, status, seconds, client, user_agent in entries:
             whole = int(created)
+            micros = round((created - whole) * 1e6)  # as datetime.fromtimestamp rounds, in `format`
+            if micros >= 1_000_000:
+                whole, micros = whole + 1, micros - 1_000_000
             if whole != second:  # one strftime per second of entries, not per line
                 second, second_text = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            method_text, method_suspect = text_of(method)
+            path_text, path_suspect = text_of(path)
+            route_text, route_suspect = text_of(route)
+            client_text, client_suspect = text_of(client[0]) if client else NULL_PART
+            agent_text, agent_suspect = agent_of(user_agent)
+            if plain_id(request_id) is not None and not (hex_secrets and any(s in request_id for s in hex_secrets)):
+                rid_text, rid_suspect = f'"{request_id}"', False  # the ids the edge makes: hex
+            else:
+                rid_text, rid_suspect = text_of(request_id, remember=False)
+            if method_suspect or path_suspect or route_suspect or client_suspect or agent_suspect or rid_suspect:
+                suspects.append(len(lines))
             lines.append(
-                f'{{"ts": "{second_text}.{int((created - whole) * 1000):03d}+00:00", {head}'
-                f'{json_string(request_id)}, "method": {json_string(method)}, "path": {json_string(path)}, '
-                f'"route": {json_string(route)}, "status": {status}, '
+                f'{{"ts": "{second_text}.{micros // 1000:03d}+00:00", {head}'
+                f'{rid_text}, "method": {method_text}, "path": {path_text}, '
+                f'"route": {route_text}, "status": {status}, '
                 f'"duration_ms": {round(seconds * 1000, 2)!r}, '
-                f'"client": {json_string(client[0]) if client else "null"}, '
-                f'"user_agent": {json_string(user_agent.decode("latin-1")[:256])}}}\n'
+                f'"client": {client_text}, "user_agent": {agent_text}}}\n'
             )
-        return redact("".join(lines), self.known_secrets)
+        if not screened:
+            return redact("".join(lines), self.known_secrets)
+        for index in suspects:  # the patterns never span lines
+            lines[index] = redact(lines[index], self.known_secrets)
+        return "".join(lines)
+
+
+NULL_PART = ("null", False)
+# What a line's numbers and time, with what joins them to the keys, are made of: a known
+# secret made only of these could hide in a line's fixed text.
+_NUMERIC_CHARS = frozenset("0123456789.:+-Te ,")
+_LINE_KEYS = (
+    '{"ts": "", "level": "info", "logger": , "event": , "pid": , "request_id": , "method": , "path": , '
+    '"route": , "status": , "duration_ms": , "client": null, "user_agent": }'
+)
+PART_MEMO_LIMIT = 4096  # distinct paths, agents, routes, clients remembered; then start over
+
+
+class AccessLineParts:
+    """The JSON text of access-line fields, each with whether `redact` could change a line
+    holding it: it contains one of redact's triggers or a known secret. Fields repeat (a
+    crawler's User-Agent, its paths), so both are remembered per distinct value.
+
+    A line none of whose fields is a suspect is left as it is by `redact`: a trigger or secret
+    cannot span two fields (the JSON between them has quotes, which neither contains) and the
+    fixed text has none (checked here); if a known secret could hide in the fixed text or
+    span fields, `screens_lines` is False and every batch is redacted whole, as before.
+    """
+
+    def __init__(self, known_secrets: tuple[str, ...]) -> None:
+        alternatives = [re.escape(secret) for secret in known_secrets]
+        triggers = "|".join(map(re.escape, REDACTION_TRIGGERS))
+        self._suspect = re.compile("|".join([f"(?i:{triggers})", *alternatives]))
+        self.screens_lines = not self.suspect(_LINE_KEYS) and all(
+            '"' not in secret and "\\" not in secret and "\n" not in secret
+            and not set(secret) <= _NUMERIC_CHARS
+            for secret in known_secrets
+        )
+        # Hex needs no JSON escaping and holds no trigger (each has a letter beyond f, or `_`).
+        self.plain_id = re.compile("[0-9a-fA-F]*").fullmatch
+        self.hex_secrets = tuple(secret for secret in known_secrets if self.plain_id(secret))
+        self._texts: dict[str, tuple[str, bool]] = {}
+        self._agents: dict[bytes, tuple[str, bool]] = {}
+
+    def suspect(self, text: str) -> bool:
+        return self._suspect.search(text) is not None
+
+    def text(self, value: str, remember: bool = True) -> tuple[str, bool]:
+        part = self._texts.get(value)
+        if part is None:
+            encoded = json_string(value)
+            part = (encoded, self.suspect(encoded))
+            if remember:
+                if len(self._texts) >= PART_MEMO_LIMIT:
+                    self._texts.clear()  # a flood of distinct paths must not grow memory
+                self._texts[value] = part
+        return part
+
+    def agent(self, user_agent: bytes) -> tuple[str, bool]:
+        part = self._agents.get(user_agent)
+        if part is None:
+            encoded = json_string(user_agent.decode("latin-1")[:256])
+            part = (encoded, self.suspect(encoded))
+            if len(self._agents) >= PART_MEMO_LIMIT:
+                self._agents.clear()
+            self._agents[user_agent] = part
+        return part
 
 
 def secret_values(settings: Settings) -> tuple[str, ...]:
