@@ -87,7 +87,7 @@ class JsonFormatter(logging.Formatter):
             f'"pid": {os.getpid()}, "request_id": '
         )
         screened = parts.screens_lines and not parts.suspect(head)
-        text_of, agent_of, plain_id, hex_secrets = parts.text, parts.agent, parts.plain_id, parts.hex_secrets
+        text_of, agent_of, id_secrets = parts.text, parts.agent, parts.id_secrets
         lines = []
         suspects = []
         second, second_text = -1, ""
@@ -103,8 +103,10 @@ class JsonFormatter(logging.Formatter):
             route_text, route_suspect = text_of(route)
             client_text, client_suspect = text_of(client[0]) if client else NULL_PART
             agent_text, agent_suspect = agent_of(user_agent)
-            if plain_id(request_id) is not None and not (hex_secrets and any(s in request_id for s in hex_secrets)):
-                rid_text, rid_suspect = f'"{request_id}"', False  # the ids the edge makes: hex
+            if (request_id.isascii() and request_id.isalnum() and "o" not in request_id and "r" not in request_id
+                    and "O" not in request_id and "R" not in request_id
+                    and not (id_secrets and any(s in request_id for s in id_secrets))):
+                rid_text, rid_suspect = f'"{request_id}"', False  # e.g. the edge's own ids: hex
             else:
                 rid_text, rid_suspect = text_of(request_id, remember=False)
             if method_suspect or path_suspect or route_suspect or client_suspect or agent_suspect or rid_suspect:
@@ -154,9 +156,13 @@ class AccessLineParts:
             and not set(secret) <= _NUMERIC_CHARS
             for secret in known_secrets
         )
-        # Hex needs no JSON escaping and holds no trigger (each has a letter beyond f, or `_`).
-        self.plain_id = re.compile("[0-9a-fA-F]*").fullmatch
-        self.hex_secrets = tuple(secret for secret in known_secrets if self.plain_id(secret))
+        # A request id of ASCII letters and digits needs no JSON escaping, and without o or r
+        # holds no trigger (each has one of them or a character that is not alphanumeric);
+        # only a secret of such characters could hide in it.
+        assert all(not t.isalnum() or "o" in t or "r" in t for t in REDACTION_TRIGGERS)
+        self.id_secrets = tuple(
+            secret for secret in known_secrets if secret.isalnum() and not set(secret) & set("oOrR")
+        )
         self._texts: dict[str, tuple[str, bool]] = {}
         self._agents: dict[bytes, tuple[str, bool]] = {}
 
