@@ -87,7 +87,10 @@ class JsonFormatter(logging.Formatter):
             f'"pid": {os.getpid()}, "request_id": '
         )
         screened = parts.screens_lines and not parts.suspect(head)
-        text_of, agent_of, id_secrets = parts.text, parts.agent, parts.id_secrets
+        entries = list(entries)
+        plain_ids = parts.plain_ids("".join([entry[1] for entry in entries]))
+        requests, request_part = parts.requests, parts.request_part
+        peers, peer_part = parts.peers, parts.peer_part
         lines = []
         suspects = []
         second, second_text = -1, ""
@@ -98,25 +101,18 @@ class JsonFormatter(logging.Formatter):
                 whole, micros = whole + 1, micros - 1_000_000
             if whole != second:  # one strftime per second of entries, not per line
                 second, second_text = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
-            method_text, method_suspect = text_of(method)
-            path_text, path_suspect = text_of(path)
-            route_text, route_suspect = text_of(route)
-            client_text, client_suspect = text_of(client[0]) if client else NULL_PART
-            agent_text, agent_suspect = agent_of(user_agent)
-            if (request_id.isascii() and request_id.isalnum() and "o" not in request_id and "r" not in request_id
-                    and "O" not in request_id and "R" not in request_id
-                    and not (id_secrets and any(s in request_id for s in id_secrets))):
-                rid_text, rid_suspect = f'"{request_id}"', False  # e.g. the edge's own ids: hex
+            request_text, request_suspect = requests.get(key := (method, path, route)) or request_part(key)
+            peer_text, peer_suspect = peers.get(pair := (client[0] if client else None, user_agent)) or peer_part(pair)
+            if plain_ids:
+                rid_text = f'"{request_id}"'
             else:
-                rid_text, rid_suspect = text_of(request_id, remember=False)
-            if method_suspect or path_suspect or route_suspect or client_suspect or agent_suspect or rid_suspect:
+                rid_text, rid_suspect = parts.request_id(request_id)
+                request_suspect = request_suspect or rid_suspect
+            if request_suspect or peer_suspect:
                 suspects.append(len(lines))
             lines.append(
-                f'{{"ts": "{second_text}.{micros // 1000:03d}+00:00", {head}'
-                f'{rid_text}, "method": {method_text}, "path": {path_text}, '
-                f'"route": {route_text}, "status": {status}, '
-                f'"duration_ms": {round(seconds * 1000, 2)!r}, '
-                f'"client": {client_text}, "user_agent": {agent_text}}}\n'
+                f'{{"ts": "{second_text}.{micros // 1000:03d}+00:00", {head}{rid_text}, {request_text}, '
+                f'"status": {status}, "duration_ms": {round(seconds * 1000, 2)!r}, {peer_text}}}\n'
             )
         if not screened:
             return redact("".join(lines), self.known_secrets)
@@ -125,7 +121,6 @@ class JsonFormatter(logging.Formatter):
         return "".join(lines)
 
 
-NULL_PART = ("null", False)
 # What a line's numbers and time, with what joins them to the keys, are made of: a known
 # secret made only of these could hide in a line's fixed text.
 _NUMERIC_CHARS = frozenset("0123456789.:+-Te ,")
@@ -163,31 +158,41 @@ class AccessLineParts:
         self.id_secrets = tuple(
             secret for secret in known_secrets if secret.isalnum() and not set(secret) & set("oOrR")
         )
-        self._texts: dict[str, tuple[str, bool]] = {}
-        self._agents: dict[bytes, tuple[str, bool]] = {}
+        self.requests: dict[tuple[str, str, str], tuple[str, bool]] = {}  # (method, path, route)
+        self.peers: dict[tuple[str | None, bytes], tuple[str, bool]] = {}  # (client host, User-Agent)
 
     def suspect(self, text: str) -> bool:
         return self._suspect.search(text) is not None
 
-    def text(self, value: str, remember: bool = True) -> tuple[str, bool]:
-        part = self._texts.get(value)
-        if part is None:
-            encoded = json_string(value)
-            part = (encoded, self.suspect(encoded))
-            if remember:
-                if len(self._texts) >= PART_MEMO_LIMIT:
-                    self._texts.clear()  # a flood of distinct paths must not grow memory
-                self._texts[value] = part
-        return part
+    def plain_ids(self, ids: str) -> bool:
+        """Whether request ids (joined) are all ASCII letters and digits without o or r (such
+        as the edge's own, hex) and hold no known secret: no escaping, nothing to redact."""
+        return (ids.isascii() and ids.encode("ascii").isalnum() and "o" not in ids and "r" not in ids
+                and "O" not in ids and "R" not in ids and not any(secret in ids for secret in self.id_secrets))
 
-    def agent(self, user_agent: bytes) -> tuple[str, bool]:
-        part = self._agents.get(user_agent)
-        if part is None:
-            encoded = json_string(user_agent.decode("latin-1")[:256])
-            part = (encoded, self.suspect(encoded))
-            if len(self._agents) >= PART_MEMO_LIMIT:
-                self._agents.clear()
-            self._agents[user_agent] = part
+    def request_id(self, request_id: str) -> tuple[str, bool]:
+        if self.plain_ids(request_id):
+            return f'"{request_id}"', False
+        encoded = json_string(request_id)
+        return encoded, self.suspect(encoded)
+
+    def request_part(self, key: tuple[str, str, str]) -> tuple[str, bool]:
+        method, path, route = key
+        text = f'"method": {json_string(method)}, "path": {json_string(path)}, "route": {json_string(route)}'
+        return self._remember(self.requests, key, text)
+
+    def peer_part(self, key: tuple[str | None, bytes]) -> tuple[str, bool]:
+        host, user_agent = key
+        client = "null" if host is None else json_string(host)
+        text = f'"client": {client}, "user_agent": {json_string(user_agent.decode("latin-1")[:256])}'
+        return self._remember(self.peers, key, text)
+
+    def _remember(self, memo: dict, key: object, text: str) -> tuple[str, bool]:  # type: ignore[type-arg]
+        # Each field's JSON text is quoted, so a trigger or secret in the joined text lies in one field.
+        part = (text, self.suspect(text))
+        if len(memo) >= PART_MEMO_LIMIT:
+            memo.clear()  # a flood of distinct paths or agents must not grow memory without bound
+        memo[key] = part
         return part
 
 
