@@ -86,7 +86,7 @@ class JsonFormatter(logging.Formatter):
             f'"level": "info", "logger": {json_string(logger_name)}, "event": {json_string(event)}, '
             f'"pid": {os.getpid()}, "request_id": '
         )
-        screened = parts.screens_lines and not parts.suspect(head)
+        screened = parts.screens_lines and not parts.suspect_head(head)
         entries = list(entries)
         plain_ids = parts.plain_ids("".join([entry[1] for entry in entries]))
         requests, request_part = parts.requests, parts.request_part
@@ -158,11 +158,17 @@ class AccessLineParts:
         self.id_secrets = tuple(
             secret for secret in known_secrets if secret.isalnum() and not set(secret) & set("oOrR")
         )
+        self._head, self._head_suspect = "", False
         self.requests: dict[tuple[str, str, str], tuple[str, bool]] = {}  # (method, path, route)
         self.peers: dict[tuple[str | None, bytes], tuple[str, bool]] = {}  # (client host, User-Agent)
 
     def suspect(self, text: str) -> bool:
         return self._suspect.search(text) is not None
+
+    def suspect_head(self, head: str) -> bool:
+        if head != self._head:
+            self._head, self._head_suspect = head, self.suspect(head)
+        return self._head_suspect
 
     def plain_ids(self, ids: str) -> bool:
         """Whether request ids (joined) are all ASCII letters and digits without o or r (such
