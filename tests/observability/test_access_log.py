@@ -137,3 +137,37 @@ def test_lines_with_something_to_redact_are_redacted_as_the_logging_call_did():
         "licensing_api.access", EVENT, TRICKY_ENTRIES).splitlines()
     assert "deadbeefcafe0123" not in lines[3] and "10.9.9.9" not in lines[3]
     assert '"path": "/v1/content/b"' in lines[4]
+
+
+async def test_the_writer_task_writes_a_large_batch_in_order_a_chunk_at_a_time(monkeypatch):
+    import asyncio
+
+    from licensing_api.observability import access_log as module
+
+    monkeypatch.setattr(module, "CHUNK", 2)
+    name = f"licensing_api.test_access.{uuid.uuid4().hex}"
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    access_log = AccessLog(name)
+    entries = [(*ENTRIES[0][:1], f"req-{n}", *ENTRIES[0][2:]) for n in range(5)]
+    for entry in entries:
+        access_log.add(entry)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await access_log.write_pending_in_chunks()
+    counter.cancel()
+    ids = [line.split('"request_id": "')[1].split('"')[0] for line in stream.getvalue().splitlines()]
+    assert ids == [f"req-{n}" for n in range(5)]
+    assert turns >= 2  # the loop ran between chunks
