@@ -194,7 +194,8 @@ class AccessLineParts:
         return self._remember(self.peers, key, text)
 
     def _remember(self, memo: dict, key: object, text: str) -> tuple[str, bool]:  # type: ignore[type-arg]
-        # Each field's JSON text is quoted, so a trigger or secret in the joined text lies in one field.
+        # A suspect anywhere in the joined text, even across two fields, only means the line is
+        # redacted as before: it can never leave a secret in a line.
         part = (text, self.suspect(text))
         if len(memo) >= PART_MEMO_LIMIT:
             memo.clear()  # a flood of distinct paths or agents must not grow memory without bound
