@@ -1,4 +1,4 @@
-"""The benchmark's twin server (an extra line in bench/run.py, not its headline).
+"""The first wave's twin server (an extra line of bench/instructions.py: `--apps ...,twin`).
 
 `create_bare_app` builds the app `licensing-api serve` runs, except that `/v1/content/{path}`
 is served without authentication or metering by a plain FastAPI route in the licensed

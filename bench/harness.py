@@ -133,16 +133,20 @@ class Deployment:
 
     def start(self, workers: int, **extra_env: str) -> None:
         self.port = free_port()
+        self.process = self.launch(workers, self.port, **extra_env)
+
+    def launch(self, workers: int, port: int, **extra_env: str) -> subprocess.Popen[bytes]:
+        """`licensing-api serve --workers N` on `port` (several may run at once)."""
         env = {
             "PATH": os.environ["PATH"], "HOME": str(self.workdir),
             "DATABASE_URL": self.database_url, "REDIS_URL": REDIS_URL,
             "REDIS_KEY_PREFIX": self.redis_prefix, "PLANS_FILE": str(self.plans_file),
             "ADMIN_TOKEN": ADMIN_TOKEN, "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
-            "SESSION_SECRET": SESSION_SECRET, "PORT": str(self.port), "LOG_LEVEL": "warning",
+            "SESSION_SECRET": SESSION_SECRET, "PORT": str(port), "LOG_LEVEL": "warning",
             **extra_env,
         }
-        log = (self.workdir / f"serve-{workers}w-{self.port}.log").open("wb")
-        self.process = subprocess.Popen(
+        log = (self.workdir / f"serve-{workers}w-{port}.log").open("wb")
+        return subprocess.Popen(
             [sys.executable, "-m", "licensing_api.cli", "serve", "--no-migrate", "--workers", str(workers)],
             cwd=self.workdir, env=env, stdout=log, stderr=subprocess.STDOUT,
         )

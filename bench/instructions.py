@@ -45,6 +45,7 @@ APPS = {
     "twin": "bench.app:create_bare_app",  # the first wave's twin (bench/app.py)
     "asgi": "bench.reference_apps:create_asgi_app",  # calibration: uvicorn's own floor
 }
+SERVED_BY_SERVE = {"licensed", "twin"}  # through `licensing-api serve`'s uvicorn options
 SHIM = r"""
 #include <valgrind/callgrind.h>
 void measure_start(void) { CALLGRIND_START_INSTRUMENTATION; CALLGRIND_TOGGLE_COLLECT; }
@@ -91,6 +92,8 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
+    from licensing_api.http_limits import BoundedHttpToolsProtocol
+    from licensing_api.observability import access_log as access_log_module
     from licensing_api.logging import configure_logging
 
     # What uvicorn.run does before loading the app: its logging config (the service then
@@ -98,11 +101,17 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     config = uvicorn.Config(APPS[app_name], factory=True, log_level="info", access_log=False)
     if app_name != "licensed":
         configure_logging("info")  # not used per request; only keeps stderr quiet alike
+    # The access-log writer's timer would write batches as small as valgrind is slow (and the
+    # machine busy); the batches are written here instead, every `batch` requests.
+    access_log_module.WRITE_INTERVAL_SECONDS = 3600
     config.load()
     lifespan = LifespanOn(config)
     await lifespan.startup()
     state = ServerState()
-    protocol = HttpToolsProtocol(config, state, lifespan.state, asyncio.get_running_loop())
+    # Each app's own server protocol: `serve` bounds the request headers (http_limits.py);
+    # the reference apps get uvicorn's default, as a minimal app run with uvicorn does.
+    protocol_class = BoundedHttpToolsProtocol if app_name in SERVED_BY_SERVE else HttpToolsProtocol
+    protocol = protocol_class(config, state, lifespan.state, asyncio.get_running_loop())
     transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     request = request_bytes(os.environ.get("BENCH_SECRET", "lk_none"))
@@ -176,6 +185,7 @@ async def parent(args: argparse.Namespace) -> int:
             "DATABASE_URL": deployment.database_url, "REDIS_URL": REDIS_URL,
             "REDIS_KEY_PREFIX": deployment.redis_prefix, "PLANS_FILE": str(deployment.plans_file),
             "BENCH_SECRET": customer.secret, "TALLY_FLUSH_INTERVAL_MS": "5000",
+            **dict(setting.split("=", 1) for setting in args.env),
         }
         shim = compile_shim(workdir)
         counts = {}
@@ -200,6 +210,8 @@ if __name__ == "__main__":
     parser.add_argument("--requests", type=int, default=400)
     parser.add_argument("--warmup", type=int, default=200)
     parser.add_argument("--batch", type=int, default=250, help="requests per access-log write")
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                        help="a setting for the apps (e.g. ACCESS_LOG=false), repeatable")
     parser.add_argument("--native", action="store_true", help="no valgrind: wall-clock µs instead")
     parser.add_argument("--child", choices=sorted(APPS), help=argparse.SUPPRESS)
     parser.add_argument("--shim", help=argparse.SUPPRESS)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import Iterable
@@ -20,7 +21,13 @@ from typing import Any, TextIO
 
 from pydantic import SecretStr
 
-from licensing_api.observability.redaction import REDACTED, SENSITIVE_NAMES, redact, redact_fields
+from licensing_api.observability.redaction import (
+    REDACTED,
+    REDACTION_TRIGGERS,
+    SENSITIVE_NAMES,
+    redact,
+    redact_fields,
+)
 from licensing_api.settings import Settings
 
 # "color_message": uvicorn's ANSI-coloured copy of the message.
@@ -42,6 +49,7 @@ class JsonFormatter(logging.Formatter):
         super().__init__()
         # Longest first, so a secret containing another is replaced whole.
         self.known_secrets = tuple(sorted({s for s in known_secrets if len(s) >= 8}, key=len, reverse=True))
+        self.access_parts = AccessLineParts(self.known_secrets)
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -67,27 +75,132 @@ class JsonFormatter(logging.Formatter):
 
     def format_access_lines(self, logger_name: str, event: str, entries: Iterable[tuple[Any, ...]]) -> str:
         """Access-log lines (observability/access_log.py entries), newline-terminated: the
-        text `format` gives their records, built from the known fields and redacted once per
-        batch (the patterns never span lines)."""
+        text `format` gives their records, built from the known fields.
+
+        Redaction costs more than the line itself when run over every line (a dozen
+        substring scans), so it runs only on lines that could hold a secret (`AccessLineParts`):
+        for the rest, `redact` would return the line unchanged.
+        """
+        parts = self.access_parts
         head = (
             f'"level": "info", "logger": {json_string(logger_name)}, "event": {json_string(event)}, '
             f'"pid": {os.getpid()}, "request_id": '
         )
+        screened = parts.screens_lines and not parts.suspect_head(head)
+        entries = list(entries)
+        plain_ids = parts.plain_ids("".join([entry[1] for entry in entries]))
+        requests, request_part = parts.requests, parts.request_part
+        peers, peer_part = parts.peers, parts.peer_part
         lines = []
+        suspects = []
         second, second_text = -1, ""
         for created, request_id, method, path, route, status, seconds, client, user_agent in entries:
             whole = int(created)
+            micros = round((created - whole) * 1e6)  # as datetime.fromtimestamp rounds, in `format`
+            if micros >= 1_000_000:
+                whole, micros = whole + 1, micros - 1_000_000
             if whole != second:  # one strftime per second of entries, not per line
                 second, second_text = whole, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(whole))
+            request_text, request_suspect = requests.get(key := (method, path, route)) or request_part(key)
+            peer_text, peer_suspect = peers.get(pair := (client[0] if client else None, user_agent)) or peer_part(pair)
+            if plain_ids:
+                rid_text = f'"{request_id}"'
+            else:
+                rid_text, rid_suspect = parts.request_id(request_id)
+                request_suspect = request_suspect or rid_suspect
+            if request_suspect or peer_suspect:
+                suspects.append(len(lines))
             lines.append(
-                f'{{"ts": "{second_text}.{int((created - whole) * 1000):03d}+00:00", {head}'
-                f'{json_string(request_id)}, "method": {json_string(method)}, "path": {json_string(path)}, '
-                f'"route": {json_string(route)}, "status": {status}, '
-                f'"duration_ms": {round(seconds * 1000, 2)!r}, '
-                f'"client": {json_string(client[0]) if client else "null"}, '
-                f'"user_agent": {json_string(user_agent.decode("latin-1")[:256])}}}\n'
+                f'{{"ts": "{second_text}.{micros // 1000:03d}+00:00", {head}{rid_text}, {request_text}, '
+                f'"status": {status}, "duration_ms": {round(seconds * 1000, 2)!r}, {peer_text}}}\n'
             )
-        return redact("".join(lines), self.known_secrets)
+        if not screened:
+            return redact("".join(lines), self.known_secrets)
+        for index in suspects:  # the patterns never span lines
+            lines[index] = redact(lines[index], self.known_secrets)
+        return "".join(lines)
+
+
+# What a line's numbers and time, with what joins them to the keys, are made of: a known
+# secret made only of these could hide in a line's fixed text.
+_NUMERIC_CHARS = frozenset("0123456789.:+-Te ,")
+_LINE_KEYS = (
+    '{"ts": "", "level": "info", "logger": , "event": , "pid": , "request_id": , "method": , "path": , '
+    '"route": , "status": , "duration_ms": , "client": null, "user_agent": }'
+)
+PART_MEMO_LIMIT = 4096  # distinct paths, agents, routes, clients remembered; then start over
+
+
+class AccessLineParts:
+    """The JSON text of access-line fields, each with whether `redact` could change a line
+    holding it: it contains one of redact's triggers or a known secret. Fields repeat (a
+    crawler's User-Agent, its paths), so both are remembered per distinct value.
+
+    A line none of whose fields is a suspect is left as it is by `redact`: a trigger or secret
+    cannot span two fields (the JSON between them has quotes, which neither contains) and the
+    fixed text has none (checked here); if a known secret could hide in the fixed text or
+    span fields, `screens_lines` is False and every batch is redacted whole, as before.
+    """
+
+    def __init__(self, known_secrets: tuple[str, ...]) -> None:
+        alternatives = [re.escape(secret) for secret in known_secrets]
+        triggers = "|".join(map(re.escape, REDACTION_TRIGGERS))
+        self._suspect = re.compile("|".join([f"(?i:{triggers})", *alternatives]))
+        self.screens_lines = not self.suspect(_LINE_KEYS) and all(
+            '"' not in secret and "\\" not in secret and "\n" not in secret
+            and not set(secret) <= _NUMERIC_CHARS
+            for secret in known_secrets
+        )
+        # A request id of ASCII letters and digits needs no JSON escaping, and without o or r
+        # holds no trigger (each has one of them or a character that is not alphanumeric);
+        # only a secret of such characters could hide in it.
+        assert all(not t.isalnum() or "o" in t or "r" in t for t in REDACTION_TRIGGERS)
+        self.id_secrets = tuple(
+            secret for secret in known_secrets if secret.isalnum() and not set(secret) & set("oOrR")
+        )
+        self._head, self._head_suspect = "", False
+        self.requests: dict[tuple[str, str, str], tuple[str, bool]] = {}  # (method, path, route)
+        self.peers: dict[tuple[str | None, bytes], tuple[str, bool]] = {}  # (client host, User-Agent)
+
+    def suspect(self, text: str) -> bool:
+        return self._suspect.search(text) is not None
+
+    def suspect_head(self, head: str) -> bool:
+        if head != self._head:
+            self._head, self._head_suspect = head, self.suspect(head)
+        return self._head_suspect
+
+    def plain_ids(self, ids: str) -> bool:
+        """Whether request ids (joined) are all ASCII letters and digits without o or r (such
+        as the edge's own, hex) and hold no known secret: no escaping, nothing to redact."""
+        return (ids.isascii() and ids.encode("ascii").isalnum() and "o" not in ids and "r" not in ids
+                and "O" not in ids and "R" not in ids and not any(secret in ids for secret in self.id_secrets))
+
+    def request_id(self, request_id: str) -> tuple[str, bool]:
+        if self.plain_ids(request_id):
+            return f'"{request_id}"', False
+        encoded = json_string(request_id)
+        return encoded, self.suspect(encoded)
+
+    def request_part(self, key: tuple[str, str, str]) -> tuple[str, bool]:
+        method, path, route = key
+        text = f'"method": {json_string(method)}, "path": {json_string(path)}, "route": {json_string(route)}'
+        return self._remember(self.requests, key, text)
+
+    def peer_part(self, key: tuple[str | None, bytes]) -> tuple[str, bool]:
+        host, user_agent = key
+        client = "null" if host is None else json_string(host)
+        text = f'"client": {client}, "user_agent": {json_string(user_agent.decode("latin-1")[:256])}'
+        return self._remember(self.peers, key, text)
+
+    def _remember(self, memo: dict, key: object, text: str) -> tuple[str, bool]:  # type: ignore[type-arg]
+        # A suspect anywhere in the joined text, even across two fields, only means the line is
+        # redacted as before: it can never leave a secret in a line.
+        part = (text, self.suspect(text))
+        if len(memo) >= PART_MEMO_LIMIT:
+            memo.clear()  # a flood of distinct paths or agents must not grow memory without bound
+        memo[key] = part
+        return part
 
 
 def secret_values(settings: Settings) -> tuple[str, ...]:

@@ -103,3 +103,71 @@ async def test_a_graceful_stop_of_the_app_loses_no_line(settings):
                     await http.get("/healthz")
         access = [e for e in logs.entries() if e["event"] == EVENT]  # no waiting: the stop wrote them
     assert len(access) == 40
+
+
+TRICKY_ENTRIES = [
+    # Redaction reaching past the field a trigger is in: the whole-line result is kept.
+    (1_767_225_601.1, "0123abcd" * 4, "GET", "/v1/content/x-authorization", "/v1/content/{path:path}", 200,
+     0.001, ("10.0.0.2", 1), b"GPTBot/1.2"),
+    (1_767_225_601.2, "cookie", "GET", "/v1/content/a", "/v1/content/{path:path}", 200, 0.002, None,
+     b"Mozilla/5.0 Bearer abcdefgh"),
+    (1_767_225_601.3, "lk_" + "a" * 20, "GET", "/v1/content/a", "/v1/content/{path:path}", 404, 0.003, None, b""),
+    # A hex secret inside a hex request id; a secret in a client address.
+    (1_767_225_601.4, "ffff" + "deadbeefcafe0123" + "0" * 12, "GET", "/", "unmatched", 404, 0.004,
+     ("10.9.9.9", 2), b"curl/8"),
+    # Lines with nothing to redact, between the others.
+    (1_767_225_601.5, "0" * 32, "GET", "/v1/content/b", "/v1/content/{path:path}", 200, 0.005,
+     ("10.0.0.3", 3), "GPTBot/1.2 \u00e9\"".encode("latin-1")),
+]
+
+
+def test_lines_with_something_to_redact_are_redacted_as_the_logging_call_did():
+    for secrets in (
+        (SECRET_SETTING, "deadbeefcafe0123", "10.9.9.9"),
+        (SECRET_SETTING, "12345678"),  # could hide in a line's numbers: every batch redacted whole
+        (),
+    ):
+        formatter = JsonFormatter(secrets)
+        entries = [*ENTRIES, *TRICKY_ENTRIES]
+        for _ in range(2):  # the second time from the remembered fields
+            batch = formatter.format_access_lines("licensing_api.access", EVENT, entries)
+            assert batch.splitlines() == [record_line(formatter, entry) for entry in entries]
+    assert not JsonFormatter((SECRET_SETTING, "12345678")).access_parts.screens_lines
+    lines = JsonFormatter(("deadbeefcafe0123", "10.9.9.9")).format_access_lines(
+        "licensing_api.access", EVENT, TRICKY_ENTRIES).splitlines()
+    assert "deadbeefcafe0123" not in lines[3] and "10.9.9.9" not in lines[3]
+    assert '"path": "/v1/content/b"' in lines[4]
+
+
+async def test_the_writer_task_writes_a_large_batch_in_order_a_chunk_at_a_time(monkeypatch):
+    import asyncio
+
+    from licensing_api.observability import access_log as module
+
+    monkeypatch.setattr(module, "CHUNK", 2)
+    name = f"licensing_api.test_access.{uuid.uuid4().hex}"
+    logger = logging.getLogger(name)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(JsonFormatter())
+    logger.addHandler(handler)
+    access_log = AccessLog(name)
+    entries = [(*ENTRIES[0][:1], f"req-{n}", *ENTRIES[0][2:]) for n in range(5)]
+    for entry in entries:
+        access_log.add(entry)
+    turns = 0
+
+    async def count_turns() -> None:
+        nonlocal turns
+        while True:
+            await asyncio.sleep(0)
+            turns += 1
+
+    counter = asyncio.create_task(count_turns())
+    await access_log.write_pending_in_chunks()
+    counter.cancel()
+    ids = [line.split('"request_id": "')[1].split('"')[0] for line in stream.getvalue().splitlines()]
+    assert ids == [f"req-{n}" for n in range(5)]
+    assert turns >= 2  # the loop ran between chunks

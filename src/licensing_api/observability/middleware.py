@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -39,6 +40,11 @@ REQUEST_ID_HEADER = b"x-request-id"
 # An incoming id is kept only if it is short and plain, so it cannot forge log lines.
 _ACCEPTABLE_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 UNMATCHED_ROUTE = "unmatched"
+# Request ids need to be unique, not secret: 16 random bytes from a generator seeded from the
+# OS once per process (again in a forked child), not a system call per request (os.urandom).
+_ids = random.Random(os.urandom(32))
+_new_ids = _ids.randbytes
+os.register_at_fork(after_in_child=lambda: _ids.seed(os.urandom(32)))
 OwnAnswer = Callable[[Scope, Any], Awaitable[Answer]]  # (scope, the worker's HotPath) → the answer
 
 
@@ -93,7 +99,7 @@ class RequestEdge:
         if incoming_id is not None and _ACCEPTABLE_REQUEST_ID.fullmatch(incoming_id):
             request_id = incoming_id.decode()
         else:
-            request_id = os.urandom(16).hex()
+            request_id = _new_ids(16).hex()
         token = REQUEST_ID.set(request_id)
         crawler = self.crawlers.identify(user_agent.decode("latin-1")) if user_agent else None
         route = own = None

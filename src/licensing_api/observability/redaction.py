@@ -36,6 +36,8 @@ _SENSITIVE_HEADER = re.compile(
 
 _HEADER_TRIGGERS = ("authorization", "x-api-key", "cookie", "stripe-signature")
 _TOKEN_TRIGGERS = ("lk_", "sk_", "rk_", "whsec_", "bearer", "v1=", "v0=")
+# Text without any of these (lowercased) and without a known secret is returned unchanged.
+REDACTION_TRIGGERS = _HEADER_TRIGGERS + _TOKEN_TRIGGERS
 
 
 def _replace_token(match: re.Match[str]) -> str:
