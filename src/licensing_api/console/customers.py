@@ -13,6 +13,7 @@ from sqlalchemy import Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
+from licensing_api.accounts.service import CustomerNotFound as CustomerNotFound
 from licensing_api.admin.service import get_customer, revoke_key, set_customer_state
 from licensing_api.billing.models import Subscription
 from licensing_api.billing.plan_change import ChangeWhen, PlanChangeResult, change_plan
@@ -28,6 +29,7 @@ from licensing_api.usage.tally import UsageTally
 
 PAGE_SIZE = 50
 SOURCE = "console"
+
 
 
 class CustomerKeyNotFound(NotFound):
