@@ -83,3 +83,6 @@ async def console(settings) -> AsyncIterator[Console]:
         async with AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as http:
             state = manager._state  # type: ignore[attr-defined]
             yield Console(http, state["resources"], state["hot_path"])
+
+
+from tests.dashboard.conftest import browser  # noqa: E402,F401  (one headless Chromium per module)

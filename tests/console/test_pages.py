@@ -203,6 +203,8 @@ async def test_customers_are_found_by_email_fragment_id_state_and_plan(console):
     assert str(premium.customer.id) in by_plan and str(standard.customer.id) not in by_plan
     by_id = (await console.http.get("/console/customers", params={"q": str(standard.customer.id)})).text
     assert str(standard.customer.id) in by_id and str(premium.customer.id) not in by_id
+    any_state = (await console.http.get("/console/customers", params={"q": marker, "state": "", "plan": ""})).text
+    assert str(standard.customer.id) in any_state and str(premium.customer.id) in any_state  # the form's "any"
     suspended = (await console.http.get("/console/customers", params={"q": marker, "state": "suspended"})).text
     assert 'id="no-customers"' in suspended
     bad = await console.http.get("/console/customers", params={"state": "sleeping"})

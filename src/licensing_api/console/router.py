@@ -147,13 +147,13 @@ async def sign_out(codec: CodecDep, session: ConsoleSessionDep, csrf_token: Csrf
 async def list_customers(
     request: Request, codec: CodecDep, resources: ResourcesDep, session: ConsoleSessionDep,
     q: Annotated[plain_text(320), Query()] = "",
-    state: Annotated[AccountState | None, Query()] = None,
+    state: Annotated[AccountState | Literal[""] | None, Query(description='"" (the form\'s "any") or a state')] = None,
     plan: Annotated[plain_text(64) | None, Query()] = None,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> Response:
     if session is None:
         return redirect("/console")
-    search = customers.CustomerSearch(q, state, plan or None, offset)
+    search = customers.CustomerSearch(q, state or None, plan or None, offset)
     async with session_scope(resources.sessionmaker) as db:
         rows, next_offset = await customers.search_customers(db, resources, search, worker_tally(request))
     return _page(request, codec, session, "customers.html", "customers", {
