@@ -16,10 +16,12 @@ from sqlalchemy import select
 
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Subscription
+from licensing_api.billing.periods import add_interval
+from licensing_api.billing.pricing import estimate_bill
 from licensing_api.db import session_scope, utcnow
 from licensing_api.keys.models import ApiKey, KeyStatus
 from licensing_api.main import create_app
-from licensing_api.usage.models import ReportState, UsageReport
+from licensing_api.usage.models import ReportState, UsageReport, UsageWatermark
 from tests.console.conftest import ADMIN_TOKEN, Console, console_settings, value_of
 
 
@@ -372,3 +374,26 @@ async def test_the_csv_export_has_each_customers_usage_this_period(console):
     last = await console.http.get("/console/export.csv", params={"period": "last"})
     assert last.status_code == 200 and str(provisioned.customer.id) not in last.text  # subscribed this period
     assert (await console.http.get("/console/export.csv", params={"period": "next"})).status_code == 422
+
+
+async def test_last_period_figures_are_the_ledgers_priced_with_the_invoices_tiers(clean_database, console):
+    """A customer subscribed before this period: last period's units are its watermark."""
+    provisioned = await console.provision("standard")
+    item = provisioned.usage_item
+    last_start = add_interval(item.current_period_start, "month", -1)
+    spec = console.resources.catalogue.get("standard")
+    units = spec.included_units + 1234
+    async with session_scope(console.resources.sessionmaker) as session:
+        subscription = await session.get(Subscription, provisioned.subscription.id)
+        subscription.created_at = last_start
+        session.add(UsageWatermark(subscription_item_id=item.id, period_start=last_start,
+                                   period_end=item.current_period_start, watermark=units))
+    page = await console.signed_in()
+    expected = estimate_bill(spec, units).total_amount
+    assert value_of(page, "last-units") == units
+    assert value_of(page, "last-estimated-usd") == expected
+    assert value_of(page, "last-customers") == 1
+    exported = await console.http.get("/console/export.csv", params={"period": "last"})
+    [row] = list(csv.DictReader(io.StringIO(exported.text)))
+    assert (int(row["units"]), int(row["estimated_amount"])) == (units, expected)
+    assert row["period_end"] == item.current_period_start.isoformat()
