@@ -20,6 +20,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 from selenium.webdriver.common.by import By
+from selenium.webdriver.support import expected_conditions
 from selenium.webdriver.support.ui import WebDriverWait
 
 from licensing_api.billing.catalogue_sync import sync_catalogue
@@ -151,6 +152,13 @@ def _shown(browser, element_id: str) -> int:
     return int(browser.find_element(By.ID, element_id).get_attribute("data-value"))
 
 
+def _submit(browser, button) -> None:
+    """Click a form's button and wait until the answer's page has replaced this one."""
+    page = browser.find_element(By.TAG_NAME, "html")
+    button.click()
+    WebDriverWait(browser, 10).until(expected_conditions.staleness_of(page))
+
+
 def _save(browser, name: str) -> None:
     print(f"screenshot: {screenshot(browser, name)}")
 
@@ -214,7 +222,7 @@ async def test_the_operator_console_end_to_end(browser, console_service, stripe_
     row = wait_for(browser, f'tr[data-report-id="{report_id}"]')
     assert row.get_attribute("data-standing") == "failed"
     _save(browser, "console-billing-failed-report")
-    row.find_element(By.CSS_SELECTOR, "button.retry-report").click()
+    _submit(browser, row.find_element(By.CSS_SELECTOR, "button.retry-report"))
     assert "next flush sends it again" in wait_for(browser, "#notice").text
     _wait_until(lambda: stripe_server.meter_event_total(spec_meter, second.stripe_customer_id)
                 == REQUESTS["second"] + FAILED_REPORT_UNITS, "the retried report did not reach Stripe")
@@ -226,8 +234,7 @@ async def test_the_operator_console_end_to_end(browser, console_service, stripe_
     first = crawlers["first"]
     browser.find_element(By.LINK_TEXT, "Customers").click()
     wait_for(browser, "#search-q").send_keys(first.email)
-    browser.find_element(By.ID, "search").click()
-    WebDriverWait(browser, 10).until(lambda driver: "q=" in driver.current_url)
+    _submit(browser, browser.find_element(By.ID, "search"))
     rows = browser.find_elements(By.CSS_SELECTOR, "tr.customer-row")
     assert [r.get_attribute("data-customer-id") for r in rows] == [str(first.customer_id)]
     assert int(rows[0].find_element(By.CSS_SELECTOR, ".customer-units").get_attribute("data-value")) == REQUESTS["first"]
@@ -235,7 +242,7 @@ async def test_the_operator_console_end_to_end(browser, console_service, stripe_
     rows[0].find_element(By.TAG_NAME, "a").click()
     wait_for(browser, "#plan-choice").find_element(By.CSS_SELECTOR, f'option[value="{service.plus}"]').click()
     browser.find_element(By.ID, "when-now").click()
-    browser.find_element(By.ID, "change-plan").click()
+    _submit(browser, browser.find_element(By.ID, "change-plan"))
     assert "Plan changed" in wait_for(browser, "#notice").text
     assert browser.find_element(By.ID, "plan-id").get_attribute("data-plan") == service.plus
     stripe_prices = {i.price.id for i in stripe_client.v1.subscriptions.retrieve(first.subscription_id)["items"].data}
@@ -248,11 +255,11 @@ async def test_the_operator_console_end_to_end(browser, console_service, stripe_
     # Suspend, then reinstate, the second customer; its key stops, then works again.
     browser.get(f"{service.url}/console/customers/{second.customer_id}")
     wait_for(browser, "#suspend-reason").send_keys("unpaid invoice")
-    browser.find_element(By.ID, "suspend").click()
+    _submit(browser, browser.find_element(By.ID, "suspend"))
     assert wait_for(browser, "#account-state").get_attribute("data-state") == "suspended"
     assert _crawl(service.url, second.secret, 1) == [402]
     wait_for(browser, "#reinstate-reason").send_keys("paid by bank transfer")
-    browser.find_element(By.ID, "reinstate").click()
+    _submit(browser, browser.find_element(By.ID, "reinstate"))
     assert "reinstated" in wait_for(browser, "#notice").text
     assert browser.find_element(By.ID, "account-state").get_attribute("data-state") == "active"
     assert _crawl(service.url, second.secret, 1) == [200]
