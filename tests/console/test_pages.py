@@ -397,3 +397,21 @@ async def test_last_period_figures_are_the_ledgers_priced_with_the_invoices_tier
     [row] = list(csv.DictReader(io.StringIO(exported.text)))
     assert (int(row["units"]), int(row["estimated_amount"])) == (units, expected)
     assert row["period_end"] == item.current_period_start.isoformat()
+
+
+async def test_the_overview_renders_when_stripe_cannot_list_invoices(settings, stripe_server):
+    app = create_app(console_settings(settings, stripe_api_key=SecretStr(stripe_server.api_key),
+                                      stripe_api_base=stripe_server.url))
+    async with LifespanManager(app) as manager:
+        async with AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as http:
+            console = Console(http, manager._state["resources"])
+            provisioned = await console.provision()
+            async with session_scope(console.resources.sessionmaker) as session:
+                customer = await session.get(Customer, provisioned.customer.id)
+                customer.stripe_customer_id = f"cus_console{uuid.uuid4().hex[:10]}"
+            stripe_server.inject_fault("GET", "/v1/invoices", "error", count=20)
+            try:
+                page = await console.signed_in()
+            finally:
+                stripe_server.clear_faults()
+    assert 'id="invoices-error"' in page and 'id="current-units"' in page
