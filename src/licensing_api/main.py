@@ -17,6 +17,7 @@ from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.bots.router import router as bots_router
 from licensing_api.bots.runtime import open_bots
+from licensing_api.console.router import install_console
 from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard
@@ -111,6 +112,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(plan_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
+    install_console(app, settings)
     install_standards(app, settings, catalogue)  # 402 offers, license.xml, robots.txt, crawler list
     install_offline_docs(app)
     forward_auth = install_forward_auth(app, settings)  # GET /v1/authorize, answered by the edge

@@ -91,7 +91,7 @@ async def customer_detail(session: AsyncSession, customer_id: uuid.UUID) -> dict
 
 async def set_customer_state(
     session: AsyncSession, resources: Resources, customer_id: uuid.UUID,
-    to_state: AccountState, reason: str,
+    to_state: AccountState, reason: str, source: str = "admin",
 ) -> Customer:
     """Move an account through the state machine (audited, caches invalidated after commit)."""
     customer = await session.scalar(
@@ -101,7 +101,7 @@ async def set_customer_state(
         raise CustomerNotFound(f"no customer {customer_id}")
     grace_until = grace_deadline(resources, utcnow()) if to_state == AccountState.PAST_DUE else None
     moved = await change_state(
-        session, resources, customer, to_state, reason=reason, source="admin",
+        session, resources, customer, to_state, reason=reason, source=source,
         grace_until=grace_until,
     )
     if not moved and customer.state != to_state:

@@ -1,0 +1,1 @@
+"""`/console`: the publisher's operator console (signed in with `ADMIN_TOKEN`)."""
