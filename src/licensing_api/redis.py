@@ -1,14 +1,72 @@
-"""Redis client construction: `redis://` for the real server, `memory://` in-process."""
+"""Redis client construction: `redis://` for the real server (or, with REDIS_CLUSTER, any
+node of a Redis Cluster), `memory://` in-process."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import RedisError
+
+# The service's Redis. Every command it sends names keys of one hash slot (`usage/redis_keys.py`),
+# so the cluster client routes each to the one master serving it.
+RedisClient = Redis | RedisCluster
+
+REPLICATION_WAIT_MS = 2000
 
 
-def create_redis(url: str) -> Redis:
+class UnreplicatedRead(RedisError):
+    """A cluster master's replicas did not confirm what was read from it in time."""
+
+
+def create_redis(url: str, *, cluster: bool = False) -> Redis:
     if url == "memory://":
         # Import here: fakeredis is only needed for the embedded single-process default.
         import fakeredis
 
         return fakeredis.FakeAsyncRedis(server=fakeredis.FakeServer(), decode_responses=False)
+    if cluster:
+        # Typed as `Redis`: the commands the service uses have the same signatures on both.
+        return RedisCluster.from_url(url, decode_responses=False)  # type: ignore[return-value]
     return Redis.from_url(url, decode_responses=False, health_check_interval=30)
+
+
+def is_cluster(redis: object) -> bool:
+    return isinstance(redis, RedisCluster)
+
+
+@asynccontextmanager
+async def slot_master(redis: Redis, key: str) -> AsyncIterator[Redis]:
+    """A client of the one node that serves `key`'s slot as its master (on a single Redis, the
+    client itself). Commands naming another slot fail (MOVED), as do they all if the node is
+    no longer that slot's master: safe, the caller just retries."""
+    if not is_cluster(redis):
+        yield redis
+        return
+    node = redis.get_node_from_key(key)  # type: ignore[attr-defined]
+    pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
+    direct = Redis(connection_pool=pool)
+    try:
+        yield direct
+    finally:
+        await direct.aclose()
+        await pool.disconnect()
+
+
+async def confirm_replicated(master: Redis, mark_key: str, mark: str) -> None:
+    """On a cluster master reached through `slot_master`: return once every replica it has
+    holds everything read from it so far, else raise `UnreplicatedRead`.
+
+    Why: replication is asynchronous, so a master that dies may take its last writes with it
+    and its replica, promoted, continues without them. A value read from the master and then
+    lost this way must not have been acted on (the flusher would bill units that the promoted
+    replica counts again). WAIT confirms the replication of this connection's own writes, so
+    a write here (`mark_key` ← `mark`) puts a point in the replication stream after every
+    value read; WAIT then waits for the replicas to reach it.
+    """
+    replicas = len((await master.execute_command("ROLE"))[2])
+    await master.set(mark_key, mark)
+    if replicas and int(await master.execute_command("WAIT", replicas, REPLICATION_WAIT_MS)) < replicas:
+        raise UnreplicatedRead(f"{replicas} replica(s) did not confirm in {REPLICATION_WAIT_MS} ms")
