@@ -45,6 +45,7 @@ async def slot_master(redis: Redis, key: str) -> AsyncIterator[Redis]:
     if not is_cluster(redis):
         yield redis
         return
+    await redis.initialize()  # type: ignore[attr-defined]  # a no-op once it knows the slots
     node = redis.get_node_from_key(key)  # type: ignore[attr-defined]
     pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
     direct = Redis(connection_pool=pool)
@@ -62,11 +63,20 @@ async def confirm_replicated(master: Redis, mark_key: str, mark: str) -> None:
     Why: replication is asynchronous, so a master that dies may take its last writes with it
     and its replica, promoted, continues without them. A value read from the master and then
     lost this way must not have been acted on (the flusher would bill units that the promoted
-    replica counts again). WAIT confirms the replication of this connection's own writes, so
-    a write here (`mark_key` ← `mark`) puts a point in the replication stream after every
-    value read; WAIT then waits for the replicas to reach it.
+    replica counts again). WAIT confirms the replication of its own connection's writes, so
+    a write (`mark_key` ← `mark`) sent after every read puts a point in the replication
+    stream after every value read, and WAIT, on the same connection (one pipeline), waits
+    for the replicas to reach it.
+
+    Every replica the cluster lists for this master must confirm, connected or not: one cut
+    off for a while can still be promoted. So a replica that is down holds back the reads
+    of its master until it is back (or removed from the cluster with CLUSTER FORGET).
     """
-    replicas = len((await master.execute_command("ROLE"))[2])
-    await master.set(mark_key, mark)
-    if replicas and int(await master.execute_command("WAIT", replicas, REPLICATION_WAIT_MS)) < replicas:
-        raise UnreplicatedRead(f"{replicas} replica(s) did not confirm in {REPLICATION_WAIT_MS} ms")
+    node_id = await master.execute_command("CLUSTER", "MYID")
+    replicas = len(await master.execute_command("CLUSTER", "REPLICAS", node_id))
+    async with master.pipeline(transaction=False) as pipe:
+        pipe.set(mark_key, mark)
+        pipe.execute_command("WAIT", replicas, REPLICATION_WAIT_MS)
+        _, confirmed = await pipe.execute()
+    if int(confirmed) < replicas:
+        raise UnreplicatedRead(f"{confirmed} of {replicas} replica(s) confirmed in {REPLICATION_WAIT_MS} ms")

@@ -115,11 +115,14 @@ class LocalRedisCluster:
         self.wait_until_healthy()
 
     def wait_until_healthy(self) -> None:
+        """Every running node sees the cluster ok, and every replica's link to its master is up."""
         def healthy() -> bool:
             for port in self.running():
                 with self.client(port) as node:
-                    info = node.execute_command("CLUSTER", "INFO").decode()
-                    if "cluster_state:ok" not in info:
+                    if "cluster_state:ok" not in node.execute_command("CLUSTER", "INFO").decode():
+                        return False
+                    replication = node.info("replication")
+                    if replication["role"] == "slave" and replication["master_link_status"] != "up":
                         return False
             return True
 
