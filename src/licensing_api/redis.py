@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
@@ -46,7 +47,26 @@ async def slot_master(redis: Redis, key: str) -> AsyncIterator[Redis]:
         yield redis
         return
     await redis.initialize()  # type: ignore[attr-defined]  # a no-op once it knows the slots
-    node = redis.get_node_from_key(key)  # type: ignore[attr-defined]
+    async with _node_client(redis.get_node_from_key(key)) as direct:  # type: ignore[attr-defined]
+        yield direct
+
+
+@asynccontextmanager
+async def any_node(redis: Redis, turn: int) -> AsyncIterator[Redis]:
+    """For pub/sub: on a cluster, a client of one of its nodes (the next one at each `turn`,
+    so a dead node is left behind); classic pub/sub messages reach every node. On a single
+    Redis, the client itself."""
+    if not is_cluster(redis):
+        yield redis
+        return
+    await redis.initialize()  # type: ignore[attr-defined]
+    nodes = redis.get_nodes()  # type: ignore[attr-defined]
+    async with _node_client(nodes[turn % len(nodes)]) as direct:
+        yield direct
+
+
+@asynccontextmanager
+async def _node_client(node: Any) -> AsyncIterator[Redis]:
     pool = ConnectionPool(connection_class=node.connection_class, **node.connection_kwargs)
     direct = Redis(connection_pool=pool)
     try:

@@ -1,0 +1,85 @@
+"""Cache invalidation over a real Redis Cluster (REDIS_CLUSTER=true): a message published
+through one node reaches a worker subscribed on another, and still does after the node the
+worker listens on is killed (a master: its replica promoted); the worker resubscribes."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from licensing_api.access.cache import AccessCache
+from licensing_api.access.invalidation import channel_name, publish_invalidation
+from licensing_api.access.subscriber import listen_for_invalidations
+from licensing_api.redis import create_redis
+from tests.access.test_cache import record_for
+from tests.support.redis_cluster import LocalRedisCluster
+
+pytestmark = pytest.mark.redis_cluster
+
+PREFIX = "test:invalidation-cluster:"
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[LocalRedisCluster]:
+    local = LocalRedisCluster(tmp_path / "cluster")
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def listening_node(cluster: LocalRedisCluster) -> int:
+    for port in cluster.running():
+        with cluster.client(port) as node:
+            if dict(node.pubsub_numsub(channel_name(PREFIX))).get(channel_name(PREFIX).encode()):
+                return port
+    raise LookupError("nobody subscribed")
+
+
+async def dropped(cache: AccessCache, digest: str, seconds: float = 10.0) -> bool:
+    for _ in range(int(seconds / 0.02)):
+        if cache.get(digest) is None:
+            return True
+        await asyncio.sleep(0.02)
+    return False
+
+
+async def test_invalidations_reach_every_worker_through_a_failover(cluster):
+    worker = create_redis(cluster.url, cluster=True)
+    other_host = create_redis(f"redis://127.0.0.1:{cluster.ports[-1]}/0", cluster=True)
+    cache = AccessCache(ttl_seconds=300)
+    subscribed = asyncio.Event()
+    listener = asyncio.create_task(listen_for_invalidations(worker, PREFIX, cache, subscribed))
+    try:
+        await asyncio.wait_for(subscribed.wait(), 10)
+        cache.put("first", record_for(uuid.uuid4(), "first"), cache.generation)
+        await publish_invalidation(other_host, PREFIX, key_digest="first")
+        assert await dropped(cache, "first")
+
+        listened_on = listening_node(cluster)
+        was_master = cluster.roles()[listened_on] == "master"
+        replica = cluster.replica_of(listened_on) if was_master else None
+        cluster.kill(listened_on)
+        if replica is not None:
+            await asyncio.to_thread(cluster.promote, replica)
+
+        async def delivered() -> bool:
+            cache.put("second", record_for(uuid.uuid4(), "second"), cache.generation)
+            await publish_invalidation(other_host, PREFIX, key_digest="second")
+            return await dropped(cache, "second", seconds=0.5)
+
+        for _ in range(40):  # until the worker has resubscribed
+            if subscribed.is_set() and await delivered():
+                break
+            await asyncio.sleep(0.25)
+        else:
+            raise AssertionError("no invalidation delivered after the failover")
+    finally:
+        listener.cancel()
+        await asyncio.gather(listener, return_exceptions=True)
+        await worker.aclose()
+        await other_host.aclose()
