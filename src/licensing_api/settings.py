@@ -333,6 +333,13 @@ class Settings(BaseSettings):
             raise ValueError("use between 1 and 64 worker processes")
         return value
 
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_needs_a_node(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not str(info.data.get("redis_url", "")).startswith(("redis://", "rediss://")):
+            raise ValueError("use it with REDIS_URL=redis://host:port of any cluster node")
+        return value
+
     @field_validator("usage_shards")
     @classmethod
     def _usage_shards(cls, value: int | None) -> int | None:
@@ -541,12 +548,6 @@ class Settings(BaseSettings):
         if not 60 <= value <= 30 * 86_400:
             raise ValueError("use a whole number of seconds between 60 and 2592000 (30 days)")
         return value
-
-    @model_validator(mode="after")
-    def _cluster_needs_a_node(self) -> "Settings":
-        if self.redis_cluster and not self.redis_url.startswith(("redis://", "rediss://")):
-            raise ValueError("REDIS_CLUSTER=true needs REDIS_URL=redis://host:port of any cluster node")
-        return self
 
     @model_validator(mode="after")
     def _links_follow_the_bound_address(self) -> "Settings":
