@@ -35,14 +35,24 @@ MOVE_INTERVAL_SECONDS = 0.05
 FLUSH_INTERVAL_SECONDS = 0.2
 
 
-@pytest.fixture
-def cluster(tmp_path) -> Iterator[LocalRedisCluster]:
-    local = LocalRedisCluster(tmp_path / "cluster")
+def started(folder) -> Iterator[LocalRedisCluster]:  # type: ignore[no-untyped-def]
+    local = LocalRedisCluster(folder)
     local.start()
     try:
         yield local
     finally:
         local.stop()
+
+
+@pytest.fixture(scope="module")
+def healthy_cluster(tmp_path_factory) -> Iterator[LocalRedisCluster]:
+    """Shared by the tests that leave it whole (each has its own key prefix)."""
+    yield from started(tmp_path_factory.mktemp("cluster"))
+
+
+@pytest.fixture
+def cluster(tmp_path) -> Iterator[LocalRedisCluster]:
+    yield from started(tmp_path / "cluster")
 
 
 def cluster_settings(flush_settings, cluster: LocalRedisCluster):  # type: ignore[no-untyped-def]
@@ -122,8 +132,9 @@ async def provision_spread(flush_resources, resources, cluster) -> list[BilledIt
 
 
 async def test_a_healthy_cluster_bills_every_unit_served_once(
-    flush_resources, flush_settings, cluster, stripe_server, caplog
+    flush_resources, flush_settings, healthy_cluster, stripe_server, caplog
 ):
+    cluster = healthy_cluster
     async with opened(cluster_settings(flush_settings, cluster), sync=False) as resources:
         assert redis_keys.SHARDS == 12
         items = await provision_spread(flush_resources, resources, cluster)
@@ -180,3 +191,32 @@ async def test_a_master_killed_mid_run_bills_no_unit_twice_and_counts_what_it_lo
     assert shortfall == traffic.lost == lost_units() - lost_before  # every lost unit detected
     assert regressions() == regressions_before  # nothing billed was lost: no counter fell below the ledger
     assert "usage_redis_lost_batches" in caplog.text
+
+
+async def test_the_service_on_a_cluster_serves_counts_and_bills_requests(
+    flush_resources, flush_settings, healthy_cluster, stripe_server
+):
+    cluster = healthy_cluster
+    from asgi_lifespan import LifespanManager
+    from httpx import ASGITransport, AsyncClient
+
+    from licensing_api.main import create_app
+
+    crawler = await provision(flush_resources)
+    app = create_app(cluster_settings(flush_settings, cluster).model_copy(update={"tally_flush_interval_ms": 50}))
+    async with LifespanManager(app) as manager:
+        async with AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://testserver") as http:
+            statuses = [
+                (await http.get("/v1/content/how-libraries-classify-books",
+                                headers={"Authorization": f"Bearer {crawler.api_key_secret}"})).status_code
+                for _ in range(5)
+            ]
+            usage = await http.get("/v1/usage", headers={"Authorization": f"Bearer {crawler.api_key_secret}"})
+        for _ in range(100):  # the service's own mover and flusher
+            if units_in_stripe(stripe_server, crawler) == 5:
+                break
+            await asyncio.sleep(0.1)
+
+    assert statuses == [200] * 5
+    assert usage.status_code == 200
+    assert units_in_stripe(stripe_server, crawler) == 5
