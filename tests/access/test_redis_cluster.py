@@ -1,6 +1,8 @@
-"""Cache invalidation over a real Redis Cluster (REDIS_CLUSTER=true): a message published
-through one node reaches a worker subscribed on another, and still does after the node the
-worker listens on is killed (a master: its replica promoted); the worker resubscribes."""
+"""The request path's other Redis uses on a real Redis Cluster (REDIS_CLUSTER=true).
+Cache invalidation: a message published through one node reaches a worker subscribed on
+another, and still does after the node the worker listens on is killed (a master: its
+replica promoted); the worker resubscribes. Web Bot Auth nonces: one pipeline of keys in
+many slots, each accepted once."""
 
 from __future__ import annotations
 
@@ -9,10 +11,12 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
+from redis.crc import key_slot
 
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.invalidation import channel_name, publish_invalidation
 from licensing_api.access.subscriber import listen_for_invalidations
+from licensing_api.bots.nonces import NonceStore
 from licensing_api.redis import create_redis
 from tests.access.test_cache import record_for
 from tests.support.redis_cluster import LocalRedisCluster
@@ -83,3 +87,19 @@ async def test_invalidations_reach_every_worker_through_a_failover(cluster):
         await asyncio.gather(listener, return_exceptions=True)
         await worker.aclose()
         await other_host.aclose()
+
+
+async def test_nonces_in_many_slots_are_each_accepted_once(cluster):
+    redis = create_redis(cluster.url, cluster=True)
+    store = NonceStore(redis, PREFIX)
+    try:
+        nonces = [f"nonce-{i}" for i in range(30)]
+        first = await asyncio.gather(*(store.first_use("bot", n, 2_000_000_000, 1_900_000_000) for n in nonces))
+        again = await asyncio.gather(*(store.first_use("bot", n, 2_000_000_000, 1_900_000_000) for n in nonces))
+        masters = {cluster.master_of_slot(key_slot(store.key("bot", n).encode())) for n in nonces}
+    finally:
+        await redis.aclose()
+
+    assert first == [True] * 30 and again == [False] * 30
+    assert store.round_trips == 2  # each batch of checks is one pipeline
+    assert len(masters) == 3  # spread over every master
