@@ -19,7 +19,7 @@ from licensing_api.access.subscriber import listen_for_invalidations
 from licensing_api.bots.nonces import NonceStore
 from licensing_api.redis import create_redis
 from tests.access.test_cache import record_for
-from tests.support.redis_cluster import LocalRedisCluster
+from tests.support.redis_cluster import LocalRedisCluster, started
 
 pytestmark = pytest.mark.redis_cluster
 
@@ -28,12 +28,7 @@ PREFIX = "test:invalidation-cluster:"
 
 @pytest.fixture
 def cluster(tmp_path) -> Iterator[LocalRedisCluster]:
-    local = LocalRedisCluster(tmp_path / "cluster")
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
+    yield from started(tmp_path / "cluster")
 
 
 def listening_node(cluster: LocalRedisCluster) -> int:
@@ -89,7 +84,8 @@ async def test_invalidations_reach_every_worker_through_a_failover(cluster):
         await other_host.aclose()
 
 
-async def test_nonces_in_many_slots_are_each_accepted_once(cluster):
+async def test_nonces_in_many_slots_are_each_accepted_once(healthy_redis_cluster):
+    cluster = healthy_redis_cluster
     redis = create_redis(cluster.url, cluster=True)
     store = NonceStore(redis, PREFIX)
     try:

@@ -1,16 +1,20 @@
 """A real local Redis Cluster for tests and benchmarks: 3 masters and 3 replicas, each a
 `redis-server --cluster-enabled yes` of its own on a free loopback port, joined with
 `redis-cli --cluster create --cluster-replicas 1`. Nothing is persisted; `stop` kills every
-process it started."""
+process it started. Also a pytest plugin (`tests/conftest.py`): `healthy_redis_cluster`, one
+cluster for the whole run, for the tests that leave it whole (each uses a key prefix of its
+own); a test that kills nodes starts its own (`started`)."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
 import redis
 
 MASTERS = 3
@@ -66,7 +70,8 @@ class LocalRedisCluster:
             ["redis-server", "--bind", "127.0.0.1", "--port", str(port), "--cluster-enabled", "yes",
              "--cluster-port", str(bus_port),
              "--cluster-config-file", str(folder / "nodes.conf"), "--cluster-node-timeout",
-             str(NODE_TIMEOUT_MS), "--save", "", "--appendonly", "no", "--dir", str(folder)],
+             str(NODE_TIMEOUT_MS), "--save", "", "--appendonly", "no", "--dir", str(folder),
+             "--repl-diskless-sync-delay", "0"],  # a replica's first sync at once, not after 5 s
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )
 
@@ -146,3 +151,17 @@ class LocalRedisCluster:
                 process.kill()
             process.wait(timeout=10)
         self.processes.clear()
+
+
+def started(folder: Path) -> Iterator[LocalRedisCluster]:
+    local = LocalRedisCluster(folder)
+    local.start()
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+@pytest.fixture(scope="session")
+def healthy_redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalRedisCluster]:
+    yield from started(tmp_path_factory.mktemp("redis-cluster"))

@@ -24,7 +24,7 @@ from licensing_api import metrics
 from licensing_api.usage import redis_keys
 from licensing_api.usage.flusher import flush_once
 from licensing_api.usage.tally import UsageTally
-from tests.support.redis_cluster import LocalRedisCluster
+from tests.support.redis_cluster import LocalRedisCluster, started
 from tests.usage.flusher_support import BilledItem, opened, provision, settle, units_in_stripe
 
 pytestmark = pytest.mark.redis_cluster
@@ -33,21 +33,6 @@ ITEMS = 6
 WORKERS = 2
 MOVE_INTERVAL_SECONDS = 0.05
 FLUSH_INTERVAL_SECONDS = 0.2
-
-
-def started(folder) -> Iterator[LocalRedisCluster]:  # type: ignore[no-untyped-def]
-    local = LocalRedisCluster(folder)
-    local.start()
-    try:
-        yield local
-    finally:
-        local.stop()
-
-
-@pytest.fixture(scope="module")
-def healthy_cluster(tmp_path_factory) -> Iterator[LocalRedisCluster]:
-    """Shared by the tests that leave it whole (each has its own key prefix)."""
-    yield from started(tmp_path_factory.mktemp("cluster"))
 
 
 @pytest.fixture
@@ -132,9 +117,9 @@ async def provision_spread(flush_resources, resources, cluster) -> list[BilledIt
 
 
 async def test_a_healthy_cluster_bills_every_unit_served_once(
-    flush_resources, flush_settings, healthy_cluster, stripe_server, caplog
+    flush_resources, flush_settings, healthy_redis_cluster, stripe_server, caplog
 ):
-    cluster = healthy_cluster
+    cluster = healthy_redis_cluster
     async with opened(cluster_settings(flush_settings, cluster), sync=False) as resources:
         assert redis_keys.SHARDS == 12
         items = await provision_spread(flush_resources, resources, cluster)
@@ -194,9 +179,9 @@ async def test_a_master_killed_mid_run_bills_no_unit_twice_and_counts_what_it_lo
 
 
 async def test_the_service_on_a_cluster_serves_counts_and_bills_requests(
-    flush_resources, flush_settings, healthy_cluster, stripe_server
+    flush_resources, flush_settings, healthy_redis_cluster, stripe_server
 ):
-    cluster = healthy_cluster
+    cluster = healthy_redis_cluster
     from asgi_lifespan import LifespanManager
     from httpx import ASGITransport, AsyncClient
 
