@@ -22,6 +22,7 @@ from redis.exceptions import RedisError
 
 from licensing_api import metrics
 from licensing_api.usage import redis_keys
+from licensing_api.usage.cli import usage_status
 from licensing_api.usage.flusher import flush_once
 from licensing_api.usage.tally import UsageTally
 from tests.support.redis_cluster import LocalRedisCluster, started
@@ -135,10 +136,13 @@ async def test_a_healthy_cluster_bills_every_unit_served_once(
         await traffic.stop()
         await settle(resources, *items)
         on_their_masters = {item.item_id: on_master(cluster, resources, item) for item in items}
+        status = await usage_status(resources)
         units = {item.item_id: units_in_stripe(stripe_server, item) for item in items}
 
     assert on_their_masters == traffic.served  # each counter where its shard's slot lives
     assert units == traffic.served
+    assert {i.item_id: status[str(i.item_id)]["reported"] for i in items} == traffic.served
+    assert all(status[str(i.item_id)]["pending_redis"] == 0 for i in items)
     assert all(n > 0 for n in units.values())
     assert traffic.lost == 0 and traffic.flush_failures == 0
     assert "usage_shard_unread" not in caplog.text
