@@ -2,7 +2,7 @@
 in one USAGE_FLUSH_INTERVAL_SECONDS (60 s) against the local Stripe server with Stripe's
 rate limits enforced, ledger writes included.
 
-    .venv/bin/python -m bench.flush_scale [--items 100000] [--route stream|v1] [--rate-limits live]
+    .venv/bin/python -m bench.flush_scale [--items 100000] [--route stream|v1] [--rate-limits live] [--cluster]
 
 Runs the Stripe server as its own process (rate limits off while the customers are created,
 then the chosen profile for the flush), a fresh PostgreSQL database and a Redis key prefix
@@ -11,6 +11,10 @@ traffic would, times ONE `flush_once` (read the changed counters, write reports 
 the watermarks, send, mark sent), and prints the time, the Stripe calls by operation, the
 time spent in database statements, and a check of the Stripe-side totals (after Stripe's
 asynchronous validation). Everything it starts is stopped and dropped at the end.
+
+`--cluster`: the counters on a local Redis Cluster of its own (3 masters + 3 replicas,
+REDIS_CLUSTER=true, 12 shards; `tests/support/redis_cluster.py`) instead of the Redis on
+6379; the time of the flush's Redis part (take, read, replicas' confirmation) is printed too.
 """
 
 from __future__ import annotations
@@ -20,17 +24,21 @@ import asyncio
 import os
 import random
 import secrets
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 from sqlalchemy import event, insert, select
 
 from bench.harness import free_port
+from licensing_api.usage import counters
 from licensing_api import metrics
 from licensing_api.accounts.models import Customer
 from licensing_api.billing.catalogue_sync import sync_catalogue
@@ -47,6 +55,7 @@ from licensing_api.usage.stripe_reporter import STREAM_ABOVE, StripeMeterReporte
 from licensing_api.usage.tally import UsageTally
 from tests.stripe_server.pytest_plugin import API_KEY, StripeServerHandle
 from tests.support import infra
+from tests.support.redis_cluster import LocalRedisCluster
 
 PLAN = "standard"
 TALLY_CHUNK = 2000  # items per worker tally move while filling Redis
@@ -170,17 +179,40 @@ class ScaleRun:
         return not self.mismatches and not self.dropped and self.reports_sent >= self.items
 
 
-async def run(items: int, route: str, rate_limits: str) -> ScaleRun:
+class RedisReadTime:
+    """Wall time of the flush's Redis part (`counters.read_changed`)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self._read = counters.read_changed
+
+    async def __call__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        started = time.perf_counter()
+        try:
+            return await self._read(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - started
+
+
+async def run(items: int, route: str, rate_limits: str, *, cluster: bool = False) -> ScaleRun:
     port = free_port()
     server = start_stripe_server(port)
     handle = StripeServerHandle(f"http://127.0.0.1:{port}", API_KEY)
     database_name = await infra.create_database("licensing_bench")
     prefix = f"bench:{uuid.uuid4().hex[:8]}:"
+    local_cluster = None
+    redis_read = RedisReadTime()
     try:
         url = infra.async_url(database_name)
         await asyncio.to_thread(infra.migrate, url)
-        settings = load_settings(database_url=url, redis_url=infra.TEST_REDIS_URL, redis_key_prefix=prefix,
-                                 stripe_api_key=API_KEY, stripe_api_base=handle.url, _env_file=None)
+        redis_url = infra.TEST_REDIS_URL
+        if cluster:
+            local_cluster = LocalRedisCluster(Path(tempfile.mkdtemp(prefix="bench-cluster-")))
+            local_cluster.start()
+            redis_url = local_cluster.url
+        settings = load_settings(database_url=url, redis_url=redis_url, redis_key_prefix=prefix,
+                                 redis_cluster=cluster, stripe_api_key=API_KEY, stripe_api_base=handle.url,
+                                 _env_file=None)
         async with open_resources(settings, load_catalogue(settings.plans_file)) as resources:
             assert resources.stripe is not None
             setup_started = time.perf_counter()
@@ -196,8 +228,13 @@ async def run(items: int, route: str, rate_limits: str) -> ScaleRun:
                                            stream_above=STREAM_ABOVE if route == "stream" else items + 1)
             before = stripe_calls()
             database = DatabaseTime(resources.engine)
+            shards = redis_keys.SHARDS
+            counters.read_changed = redis_read  # type: ignore[assignment]
             started = time.perf_counter()
-            report = await flush_once(resources, reporter)
+            try:
+                report = await flush_once(resources, reporter)
+            finally:
+                counters.read_changed = redis_read._read  # type: ignore[assignment]
             elapsed = time.perf_counter() - started
             calls = {k: v - before.get(k, 0) for k, v in stripe_calls().items() if v - before.get(k, 0)}
 
@@ -214,7 +251,11 @@ async def run(items: int, route: str, rate_limits: str) -> ScaleRun:
             dropped = len(handle.meter_errors())
 
         total_calls = int(sum(calls.values()))
-        print(f"items: {items}  route: {route}  rate limits: {rate_limits}")
+        where = (f"Redis Cluster (3 masters + 3 replicas, {shards} shards)" if cluster
+                 else "one Redis")
+        print(f"items: {items}  route: {route}  rate limits: {rate_limits}  counters: {where}")
+        print(f"redis part of the flush (take, read{', replicas confirm' if cluster else ''}): "
+              f"{redis_read.seconds:.2f} s")
         print(f"flush: {elapsed:.2f} s for {report.taken_units} units in {len(report.sent)} reports "
               f"({sent} marked sent; interval budget 60 s: {'OK' if elapsed < 60 else 'OVER'})")
         print(f"stripe calls: {total_calls} " + " ".join(f"{op}/{outcome}={int(n)}" for (op, outcome), n in sorted(calls.items())))
@@ -230,6 +271,9 @@ async def run(items: int, route: str, rate_limits: str) -> ScaleRun:
         server.terminate()
         server.wait(timeout=10)
         await infra.drop_database(database_name)
+        if local_cluster is not None:
+            local_cluster.stop()
+            shutil.rmtree(local_cluster.folder, ignore_errors=True)
         from redis.asyncio import Redis
 
         redis = Redis.from_url(infra.TEST_REDIS_URL)
@@ -245,8 +289,10 @@ def main() -> None:
     parser.add_argument("--route", choices=["stream", "v1"], default="stream",
                         help="stream: the service's choice above %d events; v1: one call per event" % STREAM_ABOVE)
     parser.add_argument("--rate-limits", choices=["live", "test"], default="live")
+    parser.add_argument("--cluster", action="store_true",
+                        help="the counters on a local Redis Cluster (3 masters + 3 replicas) of its own")
     args = parser.parse_args()
-    result = asyncio.run(run(args.items, args.route, args.rate_limits))
+    result = asyncio.run(run(args.items, args.route, args.rate_limits, cluster=args.cluster))
     sys.exit(0 if result.correct and result.seconds < 60 else 1)
 
 

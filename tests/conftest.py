@@ -20,7 +20,7 @@ from licensing_api.resources import Resources
 from licensing_api.settings import Settings, load_settings
 from tests.support import infra
 
-pytest_plugins = ["tests.stripe_server.pytest_plugin"]
+pytest_plugins = ["tests.stripe_server.pytest_plugin", "tests.support.redis_cluster"]
 
 
 @pytest.fixture(scope="session")

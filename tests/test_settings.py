@@ -22,6 +22,8 @@ from licensing_api.settings import SettingsError, load_settings, unknown_env_fil
         ("usage_flush_interval_seconds", "abc", "'abc' is not a number; use a number such as the default, 60"),
         ("access_log", "maybe", "use true or false such as the default, true"),
         ("prohibited_usage", "ai-input", "PERMITTED_USAGE also names ai-input"),
+        ("redis_cluster", "true", "REDIS_URL=redis://host:port of any cluster node"),
+        ("usage_shards", "0", "between 1 and 1024"),
     ],
 )
 def test_bad_setting_stops_with_one_line_naming_it(monkeypatch, name, value, fix):

@@ -52,6 +52,11 @@ USAGE_REDIS_REGRESSED_UNITS = Counter(
     "licensing_usage_redis_regressed_units_total",
     "units by which regressed item-period counters were below their watermark",
 )
+USAGE_REDIS_LOST_UNITS = Counter(
+    "licensing_usage_redis_lost_units_total",
+    "units Redis acknowledged from a worker's tally and then lost (a promoted replica, a "
+    "restart without persistence): never billed",
+)
 USAGE_METER_ERRORS = Counter(
     "licensing_usage_meter_errors_total",
     "meter events Stripe rejected asynchronously (meter error reports)", ["code"],

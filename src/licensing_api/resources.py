@@ -16,6 +16,7 @@ from licensing_api.db import close_sessionmaker, create_engine, create_sessionma
 from licensing_api.embedded_redis import load_snapshot, save_snapshot
 from licensing_api.redis import create_redis
 from licensing_api.sealing import SecretSealer
+from licensing_api.usage import redis_keys
 from licensing_api.settings import Settings
 
 
@@ -45,7 +46,8 @@ async def open_resources(
     of the previous run and save one on the way out (`embedded_redis.py`).
     """
     engine = create_engine(settings.database_url)
-    redis = create_redis(settings.redis_url)
+    redis = create_redis(settings.redis_url, cluster=settings.redis_cluster)
+    shards_before = redis_keys.use_shards(settings.usage_shard_count)
     embedded_file = settings.embedded_redis_file if (
         keep_embedded_redis and settings.redis_url == "memory://") else None
     if embedded_file is not None:
@@ -69,3 +71,4 @@ async def open_resources(
             await save_snapshot(redis, embedded_file)
         await redis.aclose()
         await engine.dispose()
+        redis_keys.use_shards(shards_before)

@@ -21,6 +21,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_CONTENT_DIR = PACKAGE_DIR / "sample_content"
 BUNDLED_PLANS_FILE = PACKAGE_DIR / "plans.toml"
 # The usage vocabulary of RSL 1.0 (`<permits type="usage">`), https://rslstandard.org/rsl
+CLUSTER_USAGE_SHARDS = 12  # a few hash slots per master of a 3-master cluster, room to grow
 RSL_USAGE_TOKENS = ("all", "ai-all", "ai-train", "ai-input", "ai-index", "search")
 
 
@@ -46,6 +47,14 @@ class Settings(BaseSettings):
     )
     redis_key_prefix: str = Field(
         "licensing:", description="prefix of every Redis key and channel this service uses"
+    )
+    redis_cluster: bool = Field(
+        False, description="REDIS_URL names any node of a Redis Cluster (usage/redis_keys.py)"
+    )
+    usage_shards: int | None = Field(
+        None,
+        description="usage counter shards, one hash slot each; default 1, or 12 with "
+        "REDIS_CLUSTER; never change it while Redis holds counters",
     )
     stripe_api_key: SecretStr | None = Field(
         None, description="sk_test_… / sk_live_…; unset turns billing off"
@@ -324,6 +333,20 @@ class Settings(BaseSettings):
             raise ValueError("use between 1 and 64 worker processes")
         return value
 
+    @field_validator("redis_cluster")
+    @classmethod
+    def _cluster_needs_a_node(cls, value: bool, info: ValidationInfo) -> bool:
+        if value and not str(info.data.get("redis_url", "")).startswith(("redis://", "rediss://")):
+            raise ValueError("use it with REDIS_URL=redis://host:port of any cluster node")
+        return value
+
+    @field_validator("usage_shards")
+    @classmethod
+    def _usage_shards(cls, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 1024:
+            raise ValueError("use between 1 and 1024 shards")
+        return value
+
     @field_validator("tally_flush_interval_ms")
     @classmethod
     def _tally_interval(cls, value: int) -> int:
@@ -542,6 +565,12 @@ class Settings(BaseSettings):
             return []
         raw = self.stripe_webhook_secret.get_secret_value()
         return [s.strip() for s in raw.split(",") if s.strip()]
+
+    @property
+    def usage_shard_count(self) -> int:
+        if self.usage_shards is not None:
+            return self.usage_shards
+        return CLUSTER_USAGE_SHARDS if self.redis_cluster else 1
 
     @cached_property
     def is_sqlite(self) -> bool:

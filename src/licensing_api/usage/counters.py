@@ -7,6 +7,13 @@ those units also marked the counter changed again, so the next flush looks at it
 `release` drops the taken members once the ledger holds their values; a flusher that dies
 before that leaves them taken, and the next flush reads them again (the watermarks make
 that harmless). Every step touches one shard's keys only (`usage/redis_keys.py`).
+
+On a Redis Cluster each shard is read over one connection to the master of its slot, and the
+read counts only once that master's replicas confirm they hold what was read
+(`redis.confirm_replicated`): a master killed right after could otherwise take with it
+units the flusher already billed, and a worker resending them to the promoted replica would
+have them billed twice. A shard whose master is down or unconfirmed is left for the next
+flush (`usage_shard_unread`); the other shards are flushed.
 """
 
 from __future__ import annotations
@@ -17,7 +24,9 @@ from dataclasses import dataclass, field
 from datetime import date
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
+from licensing_api.redis import confirm_replicated, is_cluster, slot_master
 from licensing_api.usage import redis_keys
 
 logger = logging.getLogger(__name__)
@@ -60,17 +69,47 @@ class ChangedCounters:
         return not any(self.members.values())
 
 
-async def read_changed(redis: Redis, prefix: str) -> ChangedCounters:
+async def read_changed(redis: Redis, prefix: str, flush_id: str = "") -> ChangedCounters:
     found = ChangedCounters()
     budget = MAX_CHANGED_PER_FLUSH
     for shard in range(redis_keys.SHARDS):
-        taken = prefix + redis_keys.changed_taken(shard)
-        await redis.eval(_TAKE_SCRIPT, 2, prefix + redis_keys.changed(shard), taken)  # type: ignore[misc]
-        members = sorted(await redis.smembers(taken))[:budget]  # type: ignore[misc]
-        budget -= len(members)
-        found.members[shard] = members
-        await _read_shard(redis, prefix, shard, members, found)
+        if not is_cluster(redis):
+            budget -= await _take_shard(redis, prefix, shard, budget, found, flush_id)
+            continue
+        part = ChangedCounters()
+        try:
+            budget -= await _take_shard(redis, prefix, shard, budget, part, flush_id)
+        except (RedisError, OSError) as exc:
+            # This master is down or its replicas cannot confirm: its shards wait (still
+            # taken, read again next time), the other masters' are flushed.
+            logger.warning("usage_shard_unread", extra={
+                "shard": shard, "error": f"{type(exc).__name__}: {exc}"[:300]})
+            continue
+        _merge(found, part)
     return found
+
+
+async def _take_shard(
+    redis: Redis, prefix: str, shard: int, budget: int, found: ChangedCounters, flush_id: str
+) -> int:
+    """Take and read one shard's changed counters into `found`; returns how many."""
+    taken = prefix + redis_keys.changed_taken(shard)
+    await redis.eval(_TAKE_SCRIPT, 2, prefix + redis_keys.changed(shard), taken)  # type: ignore[misc]
+    async with slot_master(redis, taken) as master:
+        members = sorted(await master.smembers(taken))[:budget]  # type: ignore[misc]
+        found.members[shard] = members
+        await _read_shard(master, prefix, shard, members, found)
+        if members and is_cluster(redis):
+            await confirm_replicated(master, prefix + redis_keys.flush_mark(shard), flush_id)
+    return len(members)
+
+
+def _merge(found: ChangedCounters, part: ChangedCounters) -> None:
+    found.period_totals.update(part.period_totals)
+    found.key_days.update(part.key_days)
+    found.last_used.update(part.last_used)
+    found.unreadable.update(part.unreadable)
+    found.members.update(part.members)
 
 
 async def _read_shard(

@@ -69,7 +69,8 @@ async def flush_once(
     started = time.perf_counter()
     now = clock()
     report = FlushReport(flush_id=new_flush_id(now))
-    changed = await counters.read_changed(resources.redis, resources.settings.redis_key_prefix)
+    changed = await counters.read_changed(resources.redis, resources.settings.redis_key_prefix,
+                                          report.flush_id or "")
     report.counters_read = sum(len(m) for m in changed.members.values())
     if not changed.is_empty:
         crash_point(resources.settings, "after_take")

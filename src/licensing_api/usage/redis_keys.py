@@ -8,8 +8,10 @@ the flusher detects and counts, never reports twice (`usage/ledger.py`).
 
 Every key carries the deployment's `REDIS_KEY_PREFIX` and a shard hash tag `{<shard>}`, so
 each Lua script touches the keys of ONE shard, i.e. one Redis Cluster slot. An item's
-counters live in `shard_of(item_id)`, a key's in `shard_of(api_key_id)`. `SHARDS` must not
-change while Redis holds counters (a field would move to another hash).
+counters live in `shard_of(item_id)`, a key's in `shard_of(api_key_id)`. `SHARDS` is `USAGE_SHARDS` (1, or 12
+with `REDIS_CLUSTER=true`, so the counters spread over the cluster's masters), set once per
+process when its resources open (`use_shards`); it must not change while Redis holds counters
+(a field would move to another hash).
 
 Per shard `s`:
 - `usage:{s}:period` (hash): `"{subscription_item_id}:{period_start_epoch}"` → every unit
@@ -23,6 +25,8 @@ Per shard `s`:
 - `usage:{s}:changed:taken` (set): the members a flusher took, until its ledger commit.
 - `usage:{s}:moved:{worker_id}` (string): the number of the worker's last batch applied to
   this shard, so a resent batch is applied at most once (`usage/tally.py`).
+- `usage:{s}:flushed` (string, Redis Cluster only): the id of the last flush that read the
+  shard, written so the flusher can wait for the replicas (`redis.confirm_replicated`).
 
 `period_start_epoch` is the integer Unix time of the item's period start (Stripe's item
 period), so units served just before a period closed still count against that period.
@@ -33,10 +37,17 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-SHARDS = 1
+SHARDS = 1  # the process's layout: `use_shards`
 PERIOD_FIELD = "p"  # member tags of the changed sets
 KEY_DAY_FIELD = "k"
 UNATTRIBUTED = "usage:unattributed"  # flusher only: units of items that no longer exist
+
+
+def use_shards(count: int) -> int:
+    """Lay the counters over `count` shards from now on; returns the previous count."""
+    global SHARDS
+    previous, SHARDS = SHARDS, count
+    return previous
 
 
 def shard_of(entity_id: uuid.UUID | str) -> int:
@@ -72,6 +83,11 @@ def changed_taken(shard: int) -> str:
 
 def move_marker(shard: int, worker_id: str) -> str:
     return _key(shard, f"moved:{worker_id}")
+
+
+def flush_mark(shard: int) -> str:
+    """Cluster only: the last flush that read the shard (a write to confirm replication by)."""
+    return _key(shard, "flushed")
 
 
 def period_totals_of(period_field: str) -> str:

@@ -15,6 +15,12 @@ or the client's own retry) never applies a batch twice.
 
 A hard crash (SIGKILL, power loss) loses what was added since the last successful move:
 at most `TALLY_FLUSH_INTERVAL_MS` of one worker's traffic.
+
+Redis itself may lose batches it acknowledged (a master killed before its replica had them
+and the replica promoted, a restart without persistence). Those units are never billed, and
+never counted twice: the marker came back older than the last batch Redis acknowledged, so
+the script reports it and the worker logs the lost batches and their units
+(`usage_redis_lost_batches`, `licensing_usage_redis_lost_units_total`).
 """
 
 from __future__ import annotations
@@ -23,6 +29,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -37,6 +44,7 @@ logger = logging.getLogger(__name__)
 
 MOVE_MARKER_TTL_SECONDS = 86_400
 MOVE_TIMEOUT_SECONDS = 5.0
+LOSS_WINDOW_SECONDS = 600.0  # how long an acknowledged batch's units are kept to count a loss
 SHUTDOWN_MOVE_SECONDS = 10.0  # how long a graceful shutdown keeps retrying a failing Redis
 SECONDS_PER_DAY = 86_400
 MOVE_ERRORS = (RedisError, OSError, TimeoutError)
@@ -47,11 +55,12 @@ MOVE_ERRORS = (RedisError, OSError, TimeoutError)
 # lists of (field, value) pairs: units per item period, units per key-day, last-used seconds
 # per key; then the period fields to read back. A worker sends its batches one at a time, in
 # order: the marker holds the number of its last applied batch, so a batch is applied at most
-# once, whatever the client retries.
+# once, whatever the client retries. Returns the marker found (-1: no batch), then the totals.
 MOVE_SCRIPT = """
 local fresh = false
+local last = -1
 if ARGV[1] ~= '0' then
-  local last = tonumber(redis.call('GET', KEYS[5]) or '0')
+  last = tonumber(redis.call('GET', KEYS[5]) or '0')
   if tonumber(ARGV[2]) > last then
     fresh = true
     redis.call('SET', KEYS[5], ARGV[2], 'EX', ARGV[1])
@@ -78,7 +87,7 @@ for list = 1, 3 do
     end
   end
 end
-local totals = {}
+local totals = {last}
 for i = pos, #ARGV do
   totals[#totals + 1] = tonumber(redis.call('HGET', KEYS[1], ARGV[i]) or '0')
 end
@@ -122,6 +131,12 @@ class UsageTally:
         self._watched: dict[str, float] = {}  # period field → when a worker cache loaded it
         self._script = redis.register_script(MOVE_SCRIPT)
         self._failing = False
+        # Per shard: the last batch Redis acknowledged (number, when), and the units of the
+        # batches acknowledged lately, to tell what a Redis that lost them lost.
+        self._acknowledged: dict[int, tuple[int, float]] = {}
+        self._recent: dict[int, deque[tuple[int, int, float]]] = {}
+        self._forgotten: dict[int, int] = {}  # the latest batch dropped from `_recent`
+        self.lost_units = 0
 
     # -- request path -------------------------------------------------------------------
 
@@ -261,13 +276,41 @@ class UsageTally:
             names = (redis_keys.period_totals(shard), redis_keys.key_days(shard),
                      redis_keys.key_last_used(shard), redis_keys.changed(shard),
                      redis_keys.move_marker(shard, self.worker_id))
-            totals = await self._script(keys=[self.prefix + n for n in names],
-                                        args=_script_args(part) + fields)
+            marker, *totals = await self._script(keys=[self.prefix + n for n in names],
+                                                 args=_script_args(part) + fields)
             self._totals.update(zip(fields, (int(t) for t in totals), strict=True))
+            if part is not None:
+                self._acknowledge(shard, part, int(marker))
         self._unresolved = None
         self._in_flight = {}
         if batch is not None:
             metrics.UNITS_MOVED_TO_REDIS.inc(batch.total)
+
+
+    def _acknowledge(self, shard: int, part: MoveBatch, marker: int) -> None:
+        """Redis applied (or already had) this shard's part of the batch; `marker` is the last
+        batch it held for this worker before it. Older than what it acknowledged: lost."""
+        now = self.clock()
+        number, at = self._acknowledged.get(shard, (0, now))
+        if marker < number and now - at < MOVE_MARKER_TTL_SECONDS:
+            lost = [units for n, units, _ in self._recent.get(shard, ()) if n > marker]
+            self._report_loss(shard, marker, number, lost, self._forgotten.get(shard, 0) > marker)
+        if part.number > number:
+            self._acknowledged[shard] = (part.number, now)
+            recent = self._recent.setdefault(shard, deque())
+            recent.append((part.number, sum(part.units.values()), now))
+            while now - recent[0][2] > LOSS_WINDOW_SECONDS:
+                self._forgotten[shard] = recent.popleft()[0]
+
+    def _report_loss(self, shard: int, marker: int, number: int, lost: list[int], more: bool) -> None:
+        units = sum(lost)
+        self.lost_units += units
+        metrics.USAGE_REDIS_LOST_UNITS.inc(units)
+        logger.error("usage_redis_lost_batches", extra={
+            "worker": self.worker_id, "shard": shard, "batches": len(lost), "units": units,
+            "redis_last_batch": marker, "acknowledged_batch": number,
+            "older_batches_lost_too": more,  # beyond LOSS_WINDOW_SECONDS: units not counted
+        })
 
 
 def _script_args(batch: MoveBatch | None) -> list[str | int]:
