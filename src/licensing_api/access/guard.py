@@ -22,10 +22,10 @@ from starlette.requests import Request
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.enforce import Enforcement
 from licensing_api.access.identify import scan
+from licensing_api.access.leases import GlobalLimits
 from licensing_api.access.license import LicenseLookup
 from licensing_api.access.meter import Metering
 from licensing_api.access.price import Price, Pricing
-from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import RespondWith, no_credentials_response
 from licensing_api.bots.runtime import BotsRuntime
@@ -45,7 +45,7 @@ class AccessGuard:
         resources: Resources,
         cache: AccessCache,
         tally: UsageTally,
-        limiter: KeyRateLimiter,
+        limits: GlobalLimits,
         failed_lookups: FailedKeyLookupLimiter,
         standards: CrawlerStandards,
         bots: BotsRuntime | None = None,
@@ -54,7 +54,8 @@ class AccessGuard:
         self.resources = resources
         self.license = LicenseLookup(resources, cache, tally, failed_lookups, bots)
         self.pricing = Pricing(standards, tally)
-        self.enforcement = Enforcement(tally, limiter, resources.settings.public_base_url + "/dashboard")
+        self.limits = limits
+        self.enforcement = Enforcement(tally, limits, resources.settings.public_base_url + "/dashboard")
         self.metering = Metering(tally, standards.pricer, standards.link_header)
         self.lookups = self.license.lookups  # cache hits, misses, negatives: published each second
         self.clock = clock
@@ -66,7 +67,7 @@ class AccessGuard:
         if not secret:
             return None
         record = self.license.cached(secret)
-        if record is None:
+        if record is None or not self.limits.ready(record):
             return None
         return self.decide(record, path, headers if limited else None)
 
@@ -75,6 +76,7 @@ class AccessGuard:
         record = await self.license.look_up(request)
         if record is None:
             return None, self.pricing.price_for_nobody(request)
+        await self.limits.prepare(record)  # its first leases of the global limits, if needed
         headers = request.scope["headers"]
         return self.decide(record, request.scope["path"], headers if scan(headers)[1] else None)
 

@@ -1,0 +1,387 @@
+"""Global per-key rate limits and plan caps, leased from Redis: no round trip per request.
+
+Redis holds the one shared state of each limit:
+- per API key, a token bucket (`limits:{key:<id>}:rate`: tokens, refilled at the plan's
+  rate up to a burst of one second's worth, on Redis's own clock);
+- per subscription item and period, the units granted so far
+  (`limits:{item:<id>}:cap:<period start>`, never more than the plan's cap).
+
+Each worker leases a share of either from Redis and spends it in memory: the request path
+is a dict lookup and a comparison (`take_token`, `cap_verdict`), without await or I/O. Every
+`TALLY_FLUSH_INTERVAL_MS` (and at once when a key or item appears), `renew_once` settles every
+lease in ONE pipelined round trip, one script per lease (each touches the keys of one `{...}`
+hash tag: one Redis Cluster slot): it returns the unused units, charges the first credit, and
+asks for what the demand of the last interval needs for the next `LEASE_HEADROOM` intervals.
+A lease is usable for `LEASE_WINDOW_INTERVALS` intervals after the renewal that granted it,
+never longer; a worker that stops renewing (Redis down, crashed) stops spending its lease.
+
+A key or item with no lease on this worker gets a small first credit (one interval of the
+rate; `FIRST_CAP_CREDIT_UNITS` of a cap), charged to Redis at the next renewal: with N
+workers across all hosts, that is the only overshoot, and the rate's is paid back by later
+refusals (a bucket can go below zero). README "Global limits" states the bounds.
+
+While Redis does not answer, the limits fall back to each worker on its own (the rate in
+this worker's memory, `access/ratelimit.py`; the cap against the worker's view of the
+period's units), as before leases existed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import RedisError
+
+from licensing_api.access.ratelimit import KeyRateLimiter
+from licensing_api.access.records import AccessRecord, UsageTarget
+from licensing_api.usage.tally import UsageTally
+
+logger = logging.getLogger(__name__)
+
+LEASE_WINDOW_INTERVALS = 3  # a lease is spent within this many renewal intervals, or lapses
+LEASE_HEADROOM = 2  # a renewal asks for this many intervals of the demand it saw
+FIRST_CAP_LEASE_UNITS = 10  # an item's first lease on a worker (later ones follow the demand)
+WAKE_GAP_DIVISOR = 4
+MARKER_TTL_SECONDS = 600
+CAP_TTL_AFTER_PERIOD_SECONDS = 86_400
+RENEW_TIMEOUT_SECONDS = 2.0
+RENEW_ERRORS = (RedisError, OSError, TimeoutError)
+
+# KEYS: the key's bucket (hash: tokens, at µs), this worker's renewal marker for the key.
+# ARGV: rate per second, burst, returned, charged (first credit spent), wanted, renewal number,
+# bucket TTL ms, marker TTL s. Returns {granted, tokens left}. A renewal's return and charge
+# apply once whatever the client retries (the marker); a retried grant only wastes tokens.
+RATE_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
+local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
+local tokens = tonumber(state[1]) or burst
+local at = tonumber(state[2]) or now
+if now > at then
+  tokens = tokens + (now - at) * rate / 1000000
+  at = now
+end
+if tokens > burst then tokens = burst end
+if tonumber(ARGV[6]) > tonumber(redis.call('GET', KEYS[2]) or '0') then
+  redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[8])
+  tokens = math.min(burst, tokens + tonumber(ARGV[3])) - tonumber(ARGV[4])
+end
+local grant = math.floor(math.min(tonumber(ARGV[5]), tokens))
+if grant < 0 then grant = 0 end
+tokens = tokens - grant
+redis.call('HSET', KEYS[1], 'tokens', string.format('%.6f', tokens), 'at', string.format('%.0f', at))
+redis.call('PEXPIRE', KEYS[1], ARGV[7])
+return {grant, math.floor(tokens)}
+"""
+
+# KEYS: the item period's granted units, this worker's renewal marker for the item.
+# ARGV: cap, floor (the period's units already in the usage counters), returned, charged,
+# wanted, renewal number, counter TTL s, marker TTL s. Returns {granted, units left}.
+CAP_SCRIPT = """
+local granted = tonumber(redis.call('GET', KEYS[1]) or '0')
+if tonumber(ARGV[6]) > tonumber(redis.call('GET', KEYS[2]) or '0') then
+  redis.call('SET', KEYS[2], ARGV[6], 'EX', ARGV[8])
+  granted = granted - tonumber(ARGV[3]) + tonumber(ARGV[4])
+end
+local floor = tonumber(ARGV[2])
+if floor > granted then granted = floor end
+local cap = tonumber(ARGV[1])
+local grant = math.min(tonumber(ARGV[5]), cap - granted)
+if grant < 0 then grant = 0 end
+granted = granted + grant
+redis.call('SET', KEYS[1], string.format('%d', granted), 'EX', ARGV[7])
+return {grant, math.max(cap - granted, 0)}
+"""
+
+
+def rate_bucket_key(api_key_id: str) -> str:
+    return f"limits:{{key:{api_key_id}}}:rate"
+
+
+def rate_marker_key(api_key_id: str, worker_id: str) -> str:
+    return f"limits:{{key:{api_key_id}}}:renewed:{worker_id}"
+
+
+def cap_counter_key(period_field: str) -> str:
+    item_id, period_start = period_field.rsplit(":", 1)
+    return f"limits:{{item:{item_id}}}:cap:{period_start}"
+
+
+def cap_marker_key(period_field: str, worker_id: str) -> str:
+    item_id, period_start = period_field.rsplit(":", 1)
+    return f"limits:{{item:{item_id}}}:renewed:{period_start}:{worker_id}"
+
+
+class CapVerdict(Enum):
+    """Why a request may not be served under the cap (None: it may)."""
+
+    CAP_REACHED = 1  # the period's units are used up (every worker's)
+    LEASE_SPENT = 2  # this worker's share is spent, others may still hold some: retry soon
+
+
+@dataclass(slots=True)
+class Lease:
+    """One worker's share of a limit, in units of its spend (requests for a rate, served
+    units for a cap), as absolute spend levels."""
+
+    covered: int  # spend level that Redis's grants and charges cover
+    ceiling: int  # spend level this worker may reach: `covered`, or beyond by the first credit
+    expires: float  # the grants lapse then (this worker's monotonic clock)
+    renewed_at: float
+    spent_at_renewal: int = 0
+    demand: int = 0  # requests that asked since the last renewal
+    exhausted: bool = False  # Redis had nothing left at the last renewal
+
+
+@dataclass(slots=True)
+class RateLease(Lease):
+    rate: int = 0
+    spent: int = 0  # requests admitted
+
+
+@dataclass(slots=True)
+class CapLease(Lease):
+    cap: int = 0
+    period_end_epoch: float = 0.0
+
+
+@dataclass(slots=True)
+class Settlement:
+    """What one renewal sends for a lease."""
+
+    returned: int
+    charged: int
+    wanted: int
+
+
+class GlobalLimits:
+    def __init__(
+        self,
+        redis: Redis,
+        redis_key_prefix: str,
+        tally: UsageTally,
+        interval_seconds: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.redis = redis
+        self.prefix = redis_key_prefix
+        self.tally = tally
+        self.interval = interval_seconds
+        self.window = LEASE_WINDOW_INTERVALS * interval_seconds
+        self.clock = clock
+        self.wall_clock = wall_clock
+        self.worker_id = uuid.uuid4().hex[:16]
+        self.degraded = False  # the last renewal failed: each worker limits on its own
+        self.fallback = KeyRateLimiter()
+        self._rates: dict[str, RateLease] = {}
+        self._caps: dict[str, CapLease] = {}
+        self._renewals = 0
+        self._wake = asyncio.Event()
+        self._preparing: dict[str, asyncio.Future[None]] = {}
+        self._rate_script = redis.register_script(RATE_SCRIPT)
+        self._cap_script = redis.register_script(CAP_SCRIPT)
+
+    # -- request path -------------------------------------------------------------------
+
+    def ready(self, record: AccessRecord) -> bool:
+        """Whether this worker holds the leases the record's plan needs (else `prepare`)."""
+        target = record.target
+        if target is None or self.degraded:
+            return True
+        plan = target.plan
+        return (plan.rate_limit_per_second is None or record.key_id_text in self._rates) and (
+            plan.cap_units is None or target.period_field in self._caps
+        )
+
+    def take_token(self, key_id: str, rate: int, now: float) -> int:
+        """0 if the key may make one more request now (a token is spent); else seconds to
+        wait (≥ 1). `now`: wall time, for the fallback bucket only."""
+        lease = self._rates.get(key_id)
+        if lease is None or self.degraded:
+            return self.fallback.acquire(key_id, rate, now)
+        lease.demand += 1
+        lease.rate = rate
+        if lease.spent < lease.ceiling and self.clock() < lease.expires:
+            lease.spent += 1
+            return 0
+        return 1
+
+    def cap_verdict(self, target: UsageTarget, cap: int) -> CapVerdict | None:
+        """None if this worker may serve the item one more request in its period."""
+        period_field = target.period_field
+        if self.tally.units_this_period(period_field) >= cap:  # every worker's units, as last seen
+            return CapVerdict.CAP_REACHED
+        lease = self._caps.get(period_field)
+        if lease is None or self.degraded:
+            return None
+        lease.demand += 1
+        lease.cap = cap
+        if self.tally.served_units(period_field) < lease.ceiling and self.clock() < lease.expires:
+            return None
+        if lease.exhausted:
+            return CapVerdict.CAP_REACHED
+        self._wake.set()  # units may be left: renew now rather than at the next interval
+        return CapVerdict.LEASE_SPENT
+
+    async def prepare(self, record: AccessRecord) -> None:
+        """Take the record's first leases on this worker: one round trip, shared by the
+        requests that wait for the same leases (as a cache miss is)."""
+        target = record.target
+        if target is None or self.ready(record):
+            return
+        name = f"{record.key_id_text}|{target.period_field}"
+        pending = self._preparing.get(name)
+        if pending is None:
+            pending = self._preparing[name] = asyncio.ensure_future(self._first_leases(record, target))
+            pending.add_done_callback(lambda _: self._preparing.pop(name, None))
+        await asyncio.shield(pending)
+
+    async def _first_leases(self, record: AccessRecord, target: UsageTarget) -> None:
+        plan = target.plan
+        pipe = self.redis.pipeline(transaction=False)
+        now = self.clock()
+        self._renewals += 1
+        taken: list[tuple[Lease, dict[str, Lease], str]] = []
+        rate = plan.rate_limit_per_second
+        if rate is not None and record.key_id_text not in self._rates:
+            lease: Lease = RateLease(0, 0, now, now, rate=rate)
+            await self._send_rate(pipe, record.key_id_text, lease, Settlement(0, 0, max(rate, 1)), self._renewals)
+            taken.append((lease, self._rates, record.key_id_text))  # type: ignore[arg-type]
+        cap = plan.cap_units
+        if cap is not None and target.period_field not in self._caps:
+            served = self.tally.served_units(target.period_field)
+            lease = CapLease(served, served, now, now, served, cap=cap, period_end_epoch=target.period_end_epoch)
+            wanted = min(FIRST_CAP_LEASE_UNITS, cap)
+            await self._send_cap(pipe, target.period_field, lease, Settlement(0, 0, wanted), self._renewals)
+            taken.append((lease, self._caps, target.period_field))  # type: ignore[arg-type]
+        try:
+            replies = await asyncio.wait_for(pipe.execute(), RENEW_TIMEOUT_SECONDS)
+        except RENEW_ERRORS as exc:
+            self._failed(exc)
+            return
+        for (lease, leases, name), reply in zip(taken, replies, strict=True):
+            self._granted(lease, reply, now)
+            leases.setdefault(name, lease)
+
+    # -- renewal ------------------------------------------------------------------------
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Renew every interval, or sooner when a new lease asks, until `stop` is set; then
+        return what is left."""
+        gap = self.interval / WAKE_GAP_DIVISOR  # wake-ups renew at most this often
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.interval - gap)
+            self._wake.clear()
+            if stop.is_set():
+                break
+            await self.try_renew()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), gap)
+        await self.try_renew(final=True)
+
+    async def try_renew(self, *, final: bool = False) -> bool:
+        try:
+            await asyncio.wait_for(self.renew_once(final=final), RENEW_TIMEOUT_SECONDS)
+        except RENEW_ERRORS as exc:
+            self._failed(exc)
+            return False
+        if self.degraded:
+            logger.info("limit_leases_renewal_recovered", extra={"worker": self.worker_id})
+            self.degraded = False
+        return True
+
+    async def renew_once(self, *, final: bool = False) -> None:
+        """Settle every lease in one round trip. `final`: return everything, ask for nothing
+        (graceful shutdown)."""
+        now = self.clock()
+        self._renewals += 1
+        number = self._renewals
+        pipe = self.redis.pipeline(transaction=False)
+        sent: list[Lease] = []
+        for key_id, rate_lease in list(self._rates.items()):
+            settled = self._settle(rate_lease, rate_lease.spent, now, max(rate_lease.rate, 1), final)
+            if rate_lease.demand == 0 or final:
+                del self._rates[key_id]  # idle: its next request takes a first lease again
+            rate_lease.demand = 0
+            if settled.returned or settled.charged or settled.wanted:
+                await self._send_rate(pipe, key_id, rate_lease, settled, number)
+                sent.append(rate_lease)
+        for period_field, cap_lease in list(self._caps.items()):
+            settled = self._settle(cap_lease, self.tally.served_units(period_field), now, cap_lease.cap, final)
+            if cap_lease.demand == 0 or final:
+                del self._caps[period_field]
+                self.tally.forget_served(period_field)
+            cap_lease.demand = 0
+            if settled.returned or settled.charged or settled.wanted:
+                await self._send_cap(pipe, period_field, cap_lease, settled, number)
+                sent.append(cap_lease)
+        if not sent:
+            if self.degraded:
+                await self.redis.ping()  # recovered only once Redis answers
+            return
+        replies = await pipe.execute()
+        for lease, reply in zip(sent, replies, strict=True):
+            self._granted(lease, reply, now)
+
+    async def _send_rate(self, pipe: Pipeline, key_id: str, lease: RateLease, settled: Settlement, number: int) -> None:
+        burst = max(lease.rate, 1)
+        ttl_ms = int((burst / max(lease.rate, 1) + 60) * 1000)  # a bucket left alone refills anyway
+        await self._rate_script(
+            keys=[self.prefix + rate_bucket_key(key_id), self.prefix + rate_marker_key(key_id, self.worker_id)],
+            args=[lease.rate, burst, settled.returned, settled.charged, settled.wanted, number, ttl_ms,
+                  MARKER_TTL_SECONDS],
+            client=pipe,
+        )
+
+    async def _send_cap(self, pipe: Pipeline, period_field: str, lease: CapLease, settled: Settlement,
+                        number: int) -> None:
+        ttl = int(max(lease.period_end_epoch - self.wall_clock(), 0)) + CAP_TTL_AFTER_PERIOD_SECONDS
+        await self._cap_script(
+            keys=[self.prefix + cap_counter_key(period_field), self.prefix + cap_marker_key(period_field, self.worker_id)],
+            args=[lease.cap, self.tally.redis_total(period_field), settled.returned, settled.charged,
+                  settled.wanted, number, ttl, MARKER_TTL_SECONDS],
+            client=pipe,
+        )
+
+    def _granted(self, lease: Lease, reply: list[int], sent_at: float) -> None:
+        granted, left = int(reply[0]), int(reply[1])
+        lease.covered += granted
+        lease.ceiling = lease.covered
+        lease.exhausted = left <= 0
+        if granted:
+            lease.expires = sent_at + self.window  # measured from before the request: never later than Redis's
+
+    def _failed(self, exc: BaseException) -> None:
+        if not self.degraded:
+            logger.warning("limit_leases_renewal_failed", extra={"error": type(exc).__name__})
+        self.degraded = True
+
+    def _settle(self, lease: Lease, spent: int, now: float, most: int, final: bool) -> Settlement:
+        """Return what the lease does not need, charge what was spent beyond its grants, and
+        size the next grant from the demand of the last interval. Units kept stay usable
+        during the round trip; units returned or charged are never spent or sent again,
+        even if the round trip fails (a lost return only wastes units)."""
+        charged = max(0, spent - lease.covered)
+        covered = max(lease.covered, spent)
+        unused = covered - spent
+        elapsed = max(now - lease.renewed_at, self.interval / 4)
+        demand = max(lease.demand, spent - lease.spent_at_renewal)
+        needed = 0 if final or demand == 0 else min(most, max(1, math.ceil(LEASE_HEADROOM * self.interval * demand / elapsed)))
+        kept = min(unused if now < lease.expires else 0, needed)
+        lease.covered = lease.ceiling = spent + kept
+        lease.spent_at_renewal = spent
+        lease.renewed_at = now
+        return Settlement(returned=unused - kept, charged=charged, wanted=needed - kept)
