@@ -58,11 +58,15 @@ RENEW_ERRORS = (RedisError, OSError, TimeoutError)
 
 # KEYS: the key's bucket (hash: tokens, at µs), this worker's renewal marker for the key.
 # ARGV: rate per second, burst, returned, charged (first credit spent), wanted, renewal number,
-# bucket TTL ms, marker TTL s. Returns {granted, tokens left}. A renewal's return and charge
+# bucket TTL ms, marker TTL s[, now in µs: tests only, else Redis's clock, one for all hosts].
+# Returns {granted, tokens left}. A renewal's return and charge
 # apply once whatever the client retries (the marker); a retried grant only wastes tokens.
 RATE_SCRIPT = """
-local clock = redis.call('TIME')
-local now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+local now = tonumber(ARGV[9] or '')
+if not now then
+  local clock = redis.call('TIME')
+  now = tonumber(clock[1]) * 1000000 + tonumber(clock[2])
+end
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])
 local state = redis.call('HMGET', KEYS[1], 'tokens', 'at')
 local tokens = tonumber(state[1]) or burst
@@ -174,7 +178,10 @@ class GlobalLimits:
         *,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
+        bucket_clock: Callable[[], float] | None = None,
     ) -> None:
+        """`clock`: lease expiry; `wall_clock`: period ends; `bucket_clock`: refills of the
+        buckets in Redis (None: Redis's own clock, the one every host shares)."""
         self.redis = redis
         self.prefix = redis_key_prefix
         self.tally = tally
@@ -182,6 +189,7 @@ class GlobalLimits:
         self.window = LEASE_WINDOW_INTERVALS * interval_seconds
         self.clock = clock
         self.wall_clock = wall_clock
+        self.bucket_clock = bucket_clock
         self.worker_id = uuid.uuid4().hex[:16]
         self.degraded = False  # the last renewal failed: each worker limits on its own
         self.fallback = KeyRateLimiter()
@@ -342,7 +350,7 @@ class GlobalLimits:
         await self._rate_script(
             keys=[self.prefix + rate_bucket_key(key_id), self.prefix + rate_marker_key(key_id, self.worker_id)],
             args=[lease.rate, burst, settled.returned, settled.charged, settled.wanted, number, ttl_ms,
-                  MARKER_TTL_SECONDS],
+                  MARKER_TTL_SECONDS, *([] if self.bucket_clock is None else [f"{self.bucket_clock() * 1e6:.0f}"])],
             client=pipe,
         )
 
