@@ -132,10 +132,10 @@ async def test_a_lease_follows_the_demand_and_leaves_the_rest_in_redis(redis, pr
     clock = Clock()
     limits = worker(redis, prefix, clock)
     await limits.prepare(rec)
-    assert admitted(limits, rec, 100) == 100  # 100 requests in the second since the first lease
+    assert admitted(limits, rec, 99) == 99  # with the request that took the lease: 100 in a second
     clock.now += 1.0  # the bucket is full again
     await limits.renew_once()
-    # 100 requests/s, leased for LEASE_HEADROOM intervals: 40 tokens here, 60 left for others
+    # 100 requests/s, leased for LEASE_HEADROOM intervals: 40 new tokens (the one left lapsed)
     assert admitted(limits, rec, 100) == 100 * leases.LEASE_HEADROOM * INTERVAL
     assert await bucket(redis, prefix, rec) == 60
 
@@ -155,14 +155,14 @@ async def test_unused_tokens_go_back_to_the_bucket_and_an_idle_lease_is_dropped(
     clock = Clock()
     limits = worker(redis, prefix, clock)
     await limits.prepare(rec)
-    assert admitted(limits, rec, 30) == 30
+    assert admitted(limits, rec, 29) == 29  # 30 requests with the one that took the lease
     clock.now += INTERVAL  # 20 tokens refill
-    await limits.renew_once()  # keeps 60 (two intervals of 30 per interval), returns 10
-    assert await bucket(redis, prefix, rec) == 30
+    await limits.renew_once()  # keeps 60 of its 71 (two intervals of 30 per interval), returns 11
+    assert await bucket(redis, prefix, rec) == 31
     clock.now += INTERVAL  # 20 more
     await limits.renew_once()  # no demand: the 60 go back too
     assert not limits.ready(rec)
-    assert await bucket(redis, prefix, rec) == 100  # 50 + 60 returned, at most the burst
+    assert await bucket(redis, prefix, rec) == 100  # 51 + 60 returned, at most the burst
 
 
 async def test_shutdown_returns_every_lease(redis, prefix):

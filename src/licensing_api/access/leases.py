@@ -216,9 +216,11 @@ class GlobalLimits:
     def take_token(self, key_id: str, rate: int, now: float) -> int:
         """0 if the key may make one more request now (a token is spent); else seconds to
         wait (≥ 1). `now`: wall time, for the fallback bucket only."""
-        lease = self._rates.get(key_id)
-        if lease is None or self.degraded:
+        if self.degraded:
             return self.fallback.acquire(key_id, rate, now)
+        lease = self._rates.get(key_id)
+        if lease is None:  # only when a caller did not `prepare`: no credit without a lease
+            return 1
         lease.demand += 1
         lease.rate = rate
         if lease.spent < lease.ceiling and self.clock() < lease.expires:
@@ -231,9 +233,11 @@ class GlobalLimits:
         period_field = target.period_field
         if self.tally.units_this_period(period_field) >= cap:  # every worker's units, as last seen
             return CapVerdict.CAP_REACHED
-        lease = self._caps.get(period_field)
-        if lease is None or self.degraded:
+        if self.degraded:
             return None
+        lease = self._caps.get(period_field)
+        if lease is None:  # only when a caller did not `prepare`: no credit without a lease
+            return CapVerdict.LEASE_SPENT
         lease.demand += 1
         lease.cap = cap
         if self.tally.served_units(period_field) < lease.ceiling and self.clock() < lease.expires:
@@ -281,6 +285,7 @@ class GlobalLimits:
             return
         for (lease, leases, name), reply in zip(taken, replies, strict=True):
             self._granted(lease, reply, now)
+            lease.demand = 1  # the request that asked: a renewal before it is decided keeps the lease
             leases.setdefault(name, lease)
 
     # -- renewal ------------------------------------------------------------------------
