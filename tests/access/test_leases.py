@@ -140,6 +140,22 @@ async def test_a_lease_follows_the_demand_and_leaves_the_rest_in_redis(redis, pr
     assert await bucket(redis, prefix, rec) == 60
 
 
+async def test_a_spent_lease_is_topped_up_at_once_while_redis_has_tokens_and_not_after(redis, prefix):
+    rec = record(rate=100)
+    clock = Clock()
+    limits = worker(redis, prefix, clock)
+    await limits.prepare(rec)
+    assert admitted(limits, rec, 1) == 1
+    clock.now += 1.0
+    await limits.renew_once()  # a quiet second: a lease of 1 token, 99 stay in Redis
+    assert admitted(limits, rec, 1) == 1
+    assert not limits.ready(rec)  # spent, and Redis had tokens left: the next request tops up
+    await limits.prepare(rec)
+    assert admitted(limits, rec, 200) == 99  # the burst Redis kept for the key
+    assert limits.ready(rec)  # spent, and Redis had nothing left: refused here, no round trip
+    assert admitted(limits, rec, 1) == 0
+
+
 async def test_an_expired_lease_is_not_spent(redis, prefix):
     rec = record(rate=100)
     clock = Clock()

@@ -204,14 +204,23 @@ class GlobalLimits:
     # -- request path -------------------------------------------------------------------
 
     def ready(self, record: AccessRecord) -> bool:
-        """Whether this worker holds the leases the record's plan needs (else `prepare`)."""
+        """Whether this worker's leases can decide the record's request (else `prepare`):
+        it holds them, and each has units to spend or Redis had none left for it."""
         target = record.target
         if target is None or self.degraded:
             return True
         plan = target.plan
-        return (plan.rate_limit_per_second is None or record.key_id_text in self._rates) and (
-            plan.cap_units is None or target.period_field in self._caps
-        )
+        now = self.clock()
+        if plan.rate_limit_per_second is not None:
+            rate = self._rates.get(record.key_id_text)
+            if rate is None or not (rate.exhausted or (rate.spent < rate.ceiling and now < rate.expires)):
+                return False
+        if plan.cap_units is not None:
+            cap = self._caps.get(target.period_field)
+            if cap is None or not (cap.exhausted or (
+                    self.tally.served_units(target.period_field) < cap.ceiling and now < cap.expires)):
+                return False
+        return True
 
     def take_token(self, key_id: str, rate: int, now: float) -> int:
         """0 if the key may make one more request now (a token is spent); else seconds to
@@ -248,36 +257,45 @@ class GlobalLimits:
         return CapVerdict.LEASE_SPENT
 
     async def prepare(self, record: AccessRecord) -> None:
-        """Take the record's first leases on this worker: one round trip, shared by the
-        requests that wait for the same leases (as a cache miss is)."""
+        """Take the record's leases on this worker, first ones or a top-up of a spent one:
+        one round trip, shared by the requests that wait for the same leases (as a cache
+        miss is). A burst after a quiet spell thus gets the bucket Redis kept for it."""
         target = record.target
         if target is None or self.ready(record):
             return
         name = f"{record.key_id_text}|{target.period_field}"
         pending = self._preparing.get(name)
         if pending is None:
-            pending = self._preparing[name] = asyncio.ensure_future(self._first_leases(record, target))
+            pending = self._preparing[name] = asyncio.ensure_future(self._take_leases(record, target))
             pending.add_done_callback(lambda _: self._preparing.pop(name, None))
         await asyncio.shield(pending)
 
-    async def _first_leases(self, record: AccessRecord, target: UsageTarget) -> None:
+    async def _take_leases(self, record: AccessRecord, target: UsageTarget) -> None:
         plan = target.plan
         pipe = self.redis.pipeline(transaction=False)
         now = self.clock()
         self._renewals += 1
         taken: list[tuple[Lease, dict[str, Lease], str]] = []
         rate = plan.rate_limit_per_second
-        if rate is not None and record.key_id_text not in self._rates:
-            lease: Lease = RateLease(0, 0, now, now, rate=rate)
-            await self._send_rate(pipe, record.key_id_text, lease, Settlement(0, 0, max(rate, 1)), self._renewals)
-            taken.append((lease, self._rates, record.key_id_text))  # type: ignore[arg-type]
+        if rate is not None:
+            key_id = record.key_id_text
+            rate_lease = self._rates.get(key_id) or RateLease(0, 0, now, now, rate=rate)
+            if not (rate_lease.exhausted or (rate_lease.spent < rate_lease.ceiling and now < rate_lease.expires)):
+                settled = self._top_up(rate_lease, rate_lease.spent, now, max(rate, 1))
+                await self._send_rate(pipe, key_id, rate_lease, settled, self._renewals)
+                taken.append((rate_lease, self._rates, key_id))  # type: ignore[arg-type]
         cap = plan.cap_units
-        if cap is not None and target.period_field not in self._caps:
-            served = self.tally.served_units(target.period_field)
-            lease = CapLease(served, served, now, now, served, cap=cap, period_end_epoch=target.period_end_epoch)
-            wanted = min(FIRST_CAP_LEASE_UNITS, cap)
-            await self._send_cap(pipe, target.period_field, lease, Settlement(0, 0, wanted), self._renewals)
-            taken.append((lease, self._caps, target.period_field))  # type: ignore[arg-type]
+        if cap is not None:
+            period_field = target.period_field
+            served = self.tally.served_units(period_field)
+            cap_lease = self._caps.get(period_field) or CapLease(
+                served, served, now, now, served, cap=cap, period_end_epoch=target.period_end_epoch)
+            if not (cap_lease.exhausted or (served < cap_lease.ceiling and now < cap_lease.expires)):
+                settled = self._top_up(cap_lease, served, now, min(FIRST_CAP_LEASE_UNITS, cap))
+                await self._send_cap(pipe, period_field, cap_lease, settled, self._renewals)
+                taken.append((cap_lease, self._caps, period_field))  # type: ignore[arg-type]
+        if not taken:
+            return
         try:
             replies = await asyncio.wait_for(pipe.execute(), RENEW_TIMEOUT_SECONDS)
         except RENEW_ERRORS as exc:
@@ -285,7 +303,7 @@ class GlobalLimits:
             return
         for (lease, leases, name), reply in zip(taken, replies, strict=True):
             self._granted(lease, reply, now)
-            lease.demand = 1  # the request that asked: a renewal before it is decided keeps the lease
+            lease.demand += 1  # the request that asked: a renewal before it is decided keeps the lease
             leases.setdefault(name, lease)
 
     # -- renewal ------------------------------------------------------------------------
@@ -381,6 +399,14 @@ class GlobalLimits:
         if not self.degraded:
             logger.warning("limit_leases_renewal_failed", extra={"error": type(exc).__name__})
         self.degraded = True
+
+    def _top_up(self, lease: Lease, spent: int, now: float, wanted: int) -> Settlement:
+        """A spent or lapsed lease asks for `wanted` more at once; what it held unused
+        lapsed, and goes back."""
+        charged = max(0, spent - lease.covered)
+        unused = max(lease.covered, spent) - spent
+        lease.covered = lease.ceiling = spent
+        return Settlement(returned=unused, charged=charged, wanted=wanted)
 
     def _settle(self, lease: Lease, spent: int, now: float, most: int, final: bool) -> Settlement:
         """Return what the lease does not need, charge what was spent beyond its grants, and
