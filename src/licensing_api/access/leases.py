@@ -51,6 +51,7 @@ LEASE_WINDOW_INTERVALS = 3  # a lease is spent within this many renewal interval
 LEASE_HEADROOM = 2  # a renewal asks for this many intervals of the demand it saw
 FIRST_CAP_LEASE_UNITS = 10  # an item's first lease on a worker (later ones follow the demand)
 WAKE_GAP_DIVISOR = 4
+PREPARE_ROUNDS = 3
 MARKER_TTL_SECONDS = 600
 CAP_TTL_AFTER_PERIOD_SECONDS = 86_400
 RENEW_TIMEOUT_SECONDS = 2.0
@@ -261,14 +262,22 @@ class GlobalLimits:
         one round trip, shared by the requests that wait for the same leases (as a cache
         miss is). A burst after a quiet spell thus gets the bucket Redis kept for it."""
         target = record.target
-        if target is None or self.ready(record):
+        if target is None:
             return
         name = f"{record.key_id_text}|{target.period_field}"
-        pending = self._preparing.get(name)
-        if pending is None:
-            pending = self._preparing[name] = asyncio.ensure_future(self._take_leases(record, target))
-            pending.add_done_callback(lambda _: self._preparing.pop(name, None))
-        await asyncio.shield(pending)
+        for _ in range(PREPARE_ROUNDS):  # requests that waited together may spend a top-up first
+            if self.ready(record):
+                return
+            pending = self._preparing.get(name)
+            if pending is None:
+                pending = self._preparing[name] = asyncio.ensure_future(self._take_once(name, record, target))
+            await asyncio.shield(pending)
+
+    async def _take_once(self, name: str, record: AccessRecord, target: UsageTarget) -> None:
+        try:
+            await self._take_leases(record, target)
+        finally:
+            del self._preparing[name]  # before the waiters resume: the next round asks again
 
     async def _take_leases(self, record: AccessRecord, target: UsageTarget) -> None:
         plan = target.plan
