@@ -81,7 +81,9 @@ def units_in_stripe_summaries(stripe_server: Any, item: BilledItem) -> int:
     return int(sum(s.aggregated_value for s in summaries.data))
 
 
-async def hammer(url: str, item: BilledItem, *, seconds: float, stop_when_capped: bool = False) -> tuple[Counter[str], float]:
+async def hammer(
+    url: str, item: BilledItem, *, seconds: float, stop_when_capped: bool = False
+) -> tuple[Counter[str], float]:
     """Many connections asking as fast as they can; the answers by status (429s by problem
     type) and the seconds from the first request to the last answer."""
     answers: Counter[str] = Counter()
@@ -112,8 +114,8 @@ async def hammer(url: str, item: BilledItem, *, seconds: float, stop_when_capped
 
 async def serve_and_bill(resources: Resources, stripe_server: Any, tmp_path: Path, item: BilledItem,
                          **load: Any) -> tuple[Counter[str], float, int]:
-    env = environment(resources.settings, TALLY_FLUSH_INTERVAL_MS=str(TALLY_INTERVAL_MS), ACCESS_LOG="false", LOG_LEVEL="info",
-                      USAGE_FLUSH_INTERVAL_SECONDS="0.5")
+    env = environment(resources.settings, TALLY_FLUSH_INTERVAL_MS=str(TALLY_INTERVAL_MS), ACCESS_LOG="false",
+                      LOG_LEVEL="info", USAGE_FLUSH_INTERVAL_SECONDS="0.5")
     with serving(env, tmp_path, "--workers", str(WORKERS), "--no-migrate") as server:
         server.wait_ready()
         answers, seconds = await hammer(server.url, item, **load)

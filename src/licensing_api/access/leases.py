@@ -6,19 +6,19 @@ Redis holds the one shared state of each limit:
 - per subscription item and period, the units granted so far
   (`limits:{item:<id>}:cap:<period start>`, never more than the plan's cap).
 
-Each worker leases a share of either from Redis and spends it in memory: the request path
-is a dict lookup and a comparison (`take_token`, `cap_verdict`), without await or I/O. Every
-`TALLY_FLUSH_INTERVAL_MS` (and at once when a key or item appears), `renew_once` settles every
-lease in ONE pipelined round trip, one script per lease (each touches the keys of one `{...}`
-hash tag: one Redis Cluster slot): it returns the unused units, charges the first credit, and
-asks for what the demand of the last interval needs for the next `LEASE_HEADROOM` intervals.
-A lease is usable for `LEASE_WINDOW_INTERVALS` intervals after the renewal that granted it,
-never longer; a worker that stops renewing (Redis down, crashed) stops spending its lease.
+Each worker leases a share of either and spends it in memory: the request path is a dict
+lookup and a comparison (`ready`, `take_token`, `cap_verdict`), without await or I/O. Every
+`TALLY_FLUSH_INTERVAL_MS`, `renew_once` settles every lease in ONE pipelined round trip, one
+script per lease (each touches the keys of one `{...}` hash tag: one Redis Cluster slot): it
+returns the unused units and asks for what the demand of the last interval needs for the
+next `LEASE_HEADROOM` intervals; idle leases are returned and dropped. A lease is usable for
+`LEASE_WINDOW_INTERVALS` intervals after the renewal that granted it, never longer.
 
-A key or item with no lease on this worker gets a small first credit (one interval of the
-rate; `FIRST_CAP_CREDIT_UNITS` of a cap), charged to Redis at the next renewal: with N
-workers across all hosts, that is the only overshoot, and the rate's is paid back by later
-refusals (a bucket can go below zero). README "Global limits" states the bounds.
+A key or item with no usable lease on this worker (its first request here, or a spent lease
+while Redis had units left) is not `ready`: its request takes the async path, where `prepare`
+takes the lease in one round trip shared by the requests waiting for it. Leases only move
+units out of Redis, so the rate's bound is the bucket's own (burst + rate × time) whatever
+the number of workers; README "Global limits" states the bounds and their measurement.
 
 While Redis does not answer, the limits fall back to each worker on its own (the rate in
 this worker's memory, `access/ratelimit.py`; the cap against the worker's view of the
@@ -390,7 +390,8 @@ class GlobalLimits:
                         number: int) -> None:
         ttl = int(max(lease.period_end_epoch - self.wall_clock(), 0)) + CAP_TTL_AFTER_PERIOD_SECONDS
         await self._cap_script(
-            keys=[self.prefix + cap_counter_key(period_field), self.prefix + cap_marker_key(period_field, self.worker_id)],
+            keys=[self.prefix + cap_counter_key(period_field),
+                  self.prefix + cap_marker_key(period_field, self.worker_id)],
             args=[lease.cap, self.tally.redis_total(period_field), settled.returned, settled.charged,
                   settled.wanted, number, ttl, MARKER_TTL_SECONDS],
             client=pipe,
@@ -427,7 +428,9 @@ class GlobalLimits:
         unused = covered - spent
         elapsed = max(now - lease.renewed_at, self.interval / 4)
         demand = max(lease.demand, spent - lease.spent_at_renewal)
-        needed = 0 if final or demand == 0 else min(most, max(1, math.ceil(LEASE_HEADROOM * self.interval * demand / elapsed)))
+        needed = 0
+        if demand and not final:
+            needed = min(most, max(1, math.ceil(LEASE_HEADROOM * self.interval * demand / elapsed)))
         kept = min(unused if now < lease.expires else 0, needed)
         lease.covered = lease.ceiling = spent + kept
         lease.spent_at_renewal = spent
