@@ -146,6 +146,7 @@ class Lease:
     spent_at_renewal: int = 0
     demand: int = 0  # requests that asked since the last renewal
     exhausted: bool = False  # Redis had nothing left at the last renewal
+    topping_up: bool = False  # a top-up is in flight: a renewal must not drop the lease
 
 
 @dataclass(slots=True)
@@ -305,11 +306,16 @@ class GlobalLimits:
                 taken.append((cap_lease, self._caps, period_field))  # type: ignore[arg-type]
         if not taken:
             return
+        for lease, _, _ in taken:
+            lease.topping_up = True
         try:
             replies = await asyncio.wait_for(pipe.execute(), RENEW_TIMEOUT_SECONDS)
         except RENEW_ERRORS as exc:
             self._failed(exc)
             return
+        finally:
+            for lease, _, _ in taken:
+                lease.topping_up = False
         for (lease, leases, name), reply in zip(taken, replies, strict=True):
             self._granted(lease, reply, now)
             lease.demand += 1  # the request that asked: a renewal before it is decided keeps the lease
@@ -353,7 +359,7 @@ class GlobalLimits:
         sent: list[Lease] = []
         for key_id, rate_lease in list(self._rates.items()):
             settled = self._settle(rate_lease, rate_lease.spent, now, max(rate_lease.rate, 1), final)
-            if rate_lease.demand == 0 or final:
+            if (rate_lease.demand == 0 and not rate_lease.topping_up) or final:
                 del self._rates[key_id]  # idle: its next request takes a first lease again
             rate_lease.demand = 0
             if settled.returned or settled.charged or settled.wanted:
@@ -361,7 +367,7 @@ class GlobalLimits:
                 sent.append(rate_lease)
         for period_field, cap_lease in list(self._caps.items()):
             settled = self._settle(cap_lease, self.tally.served_units(period_field), now, cap_lease.cap, final)
-            if cap_lease.demand == 0 or final:
+            if (cap_lease.demand == 0 and not cap_lease.topping_up) or final:
                 del self._caps[period_field]
                 self.tally.forget_served(period_field)
             cap_lease.demand = 0
