@@ -15,7 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from licensing_api.access import leases
-from licensing_api.access.leases import CapVerdict, GlobalLimits
+from licensing_api.access.leases import GlobalLimits, LeaseNeeded
 from licensing_api.access.records import AccessRecord, UsageTarget
 from licensing_api.billing.plans import PlanKind, PlanSpec
 from licensing_api.usage import redis_keys
@@ -73,21 +73,32 @@ def worker(redis: Redis, prefix: str, clock: Clock | None = None) -> GlobalLimit
 
 
 def admitted(limits: GlobalLimits, rec: AccessRecord, requests: int) -> int:
+    """Requests the key's rate lets this worker admit (LeaseNeeded: not admitted here)."""
     rate = rec.target.plan.rate_limit_per_second  # type: ignore[union-attr]
-    return sum(limits.take_token(rec.key_id_text, rate, NOW) == 0 for _ in range(requests))  # type: ignore[arg-type]
+    count = 0
+    for _ in range(requests):
+        try:
+            count += limits.take_token(rec.key_id_text, rate, NOW) == 0  # type: ignore[arg-type]
+        except LeaseNeeded:
+            pass
+    return count
 
 
-def serve_under_cap(limits: GlobalLimits, rec: AccessRecord, requests: int) -> list[CapVerdict | None]:
+def serve_under_cap(limits: GlobalLimits, rec: AccessRecord, requests: int) -> list[str]:
     """Requests checked against the cap, each served one unit when allowed."""
     target = rec.target
     assert target is not None and target.plan.cap_units is not None
-    verdicts = []
+    outcomes = []
     for _ in range(requests):
-        verdict = limits.cap_verdict(target, target.plan.cap_units)
-        if verdict is None:
+        try:
+            reached = limits.cap_reached(target, target.plan.cap_units)
+        except LeaseNeeded:
+            outcomes.append("lease needed")
+            continue
+        if not reached:
             limits.tally.add(target.period_field, rec.key_id_text, NOW)
-        verdicts.append(verdict)
-    return verdicts
+        outcomes.append("cap reached" if reached else "served")
+    return outcomes
 
 
 async def bucket(redis: Redis, prefix: str, rec: AccessRecord) -> float:
@@ -98,6 +109,8 @@ async def test_a_first_lease_takes_the_burst_and_a_second_worker_finds_the_bucke
     rec = record(rate=10)
     ours, theirs = worker(redis, prefix), worker(redis, prefix)
     assert not ours.ready(rec)
+    with pytest.raises(LeaseNeeded):  # the request takes the async path, which prepares
+        ours.take_token(rec.key_id_text, 10, NOW)
     await ours.prepare(rec)
     await theirs.prepare(rec)
     assert ours.ready(rec) and theirs.ready(rec)
@@ -150,6 +163,8 @@ async def test_a_spent_lease_is_topped_up_at_once_while_redis_has_tokens_and_not
     await limits.renew_once()  # a quiet second: a lease of 1 token, 99 stay in Redis
     assert admitted(limits, rec, 1) == 1
     assert not limits.ready(rec)  # spent, and Redis had tokens left: the next request tops up
+    with pytest.raises(LeaseNeeded):
+        limits.take_token(rec.key_id_text, 100, NOW)
     await limits.prepare(rec)
     assert admitted(limits, rec, 200) == 99  # the burst Redis kept for the key
     assert limits.ready(rec)  # spent, and Redis had nothing left: refused here, no round trip
@@ -223,13 +238,12 @@ async def test_the_cap_is_shared_by_four_workers_and_never_passed(redis, prefix)
     served = [0] * 4
     for _ in range(40):  # rounds of demand and renewal, every worker busy
         for index, limits in enumerate(workers):
-            served[index] += serve_under_cap(limits, rec, 3).count(None)
+            served[index] += serve_under_cap(limits, rec, 3).count("served")
         clock.now += INTERVAL
         await asyncio.gather(*(limits.renew_once() for limits in workers))
     assert sum(served) == 100
     assert all(served)  # every worker had a share
-    verdicts = [limits.cap_verdict(rec.target, 100) for limits in workers]  # type: ignore[arg-type]
-    assert verdicts == [CapVerdict.CAP_REACHED] * 4
+    assert all(limits.cap_reached(rec.target, 100) for limits in workers)  # type: ignore[arg-type]
 
 
 async def test_the_cap_counts_units_already_in_the_usage_counters(redis, prefix):
@@ -242,7 +256,7 @@ async def test_the_cap_counts_units_already_in_the_usage_counters(redis, prefix)
     limits = worker(redis, prefix)
     limits.tally.watch(target.period_field, 95)
     await limits.prepare(rec)
-    assert serve_under_cap(limits, rec, 10).count(None) == 5
+    assert serve_under_cap(limits, rec, 10).count("served") == 5
 
 
 async def test_four_workers_renewing_concurrently_spend_exactly_the_bucket(redis, prefix):
@@ -270,7 +284,7 @@ async def test_without_redis_each_worker_limits_on_its_own(prefix):
         await limits.prepare(rec)
         assert limits.degraded and limits.ready(rec)
         assert admitted(limits, rec, 10) == 5  # the per-worker bucket of access/ratelimit.py
-        assert serve_under_cap(limits, rec, 5).count(None) == 3  # the worker's own view of the period
+        assert serve_under_cap(limits, rec, 5).count("served") == 3  # the worker's own view of the period
         proxy.come_back()
         assert await limits.try_renew()
         assert not limits.degraded and not limits.ready(rec)  # leases again from the next request

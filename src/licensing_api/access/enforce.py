@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
-from licensing_api.access.leases import CapVerdict, GlobalLimits
+from licensing_api.access.leases import GlobalLimits
 from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import (
     AccountRevoked,
@@ -34,17 +34,15 @@ class Enforcement:
         self.payment_url = payment_url
 
     def enforce(self, record: AccessRecord, now: float) -> None:
-        """Raise the refusal a licensed request with this known, good key gets, if any."""
+        """Raise the refusal a licensed request with this known, good key gets, if any (or
+        LeaseNeeded: this worker must take a lease of the global limits first)."""
         if record.account_state != ACTIVE:
             self._enforce_account_state(record, now)
         target = record.target
         if target is None:
             raise NoSubscription("this account has no subscription; choose a plan to get access")
         plan = target.plan
-        if plan.cap_units is not None and (verdict := self.limits.cap_verdict(target, plan.cap_units)):
-            if verdict is CapVerdict.LEASE_SPENT:
-                raise RateLimited("this period's remaining requests are being shared out; retry in a second",
-                                  headers={"Retry-After": "1"})
+        if plan.cap_units is not None and self.limits.cap_reached(target, plan.cap_units):
             wait = max(1, math.ceil(target.period_end_epoch - now))
             raise UsageCapReached(
                 f"the plan's {plan.cap_units} requests for this period are used up; "

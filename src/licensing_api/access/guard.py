@@ -22,12 +22,12 @@ from starlette.requests import Request
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.enforce import Enforcement
 from licensing_api.access.identify import scan
-from licensing_api.access.leases import GlobalLimits
+from licensing_api.access.leases import PREPARE_ROUNDS, GlobalLimits, LeaseNeeded
 from licensing_api.access.license import LicenseLookup
 from licensing_api.access.meter import Metering
 from licensing_api.access.price import Price, Pricing
 from licensing_api.access.records import AccessRecord
-from licensing_api.access.responses import RespondWith, no_credentials_response
+from licensing_api.access.responses import RateLimited, RespondWith, no_credentials_response
 from licensing_api.bots.runtime import BotsRuntime
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter
@@ -67,18 +67,28 @@ class AccessGuard:
         if not secret:
             return None
         record = self.license.cached(secret)
-        if record is None or not self.limits.ready(record):
+        if record is None:
             return None
-        return self.decide(record, path, headers if limited else None)
+        try:
+            return self.decide(record, path, headers if limited else None)
+        except LeaseNeeded:
+            return None
 
     async def authorize(self, request: Request) -> Grant:
         """The decision for any request (routes try `admit` first)."""
         record = await self.license.look_up(request)
         if record is None:
             return None, self.pricing.price_for_nobody(request)
-        await self.limits.prepare(record)  # its first leases of the global limits, if needed
         headers = request.scope["headers"]
-        return self.decide(record, request.scope["path"], headers if scan(headers)[1] else None)
+        limit_headers = headers if scan(headers)[1] else None
+        for _ in range(PREPARE_ROUNDS):  # requests that waited together may spend a top-up first
+            await self.limits.prepare(record)  # this worker's leases of the global limits
+            try:
+                return self.decide(record, request.scope["path"], limit_headers)
+            except LeaseNeeded:
+                continue
+        raise RateLimited("this key's share of its limits is being renewed; retry in a second",
+                          headers={"Retry-After": "1"})
 
     async def authenticate(self, request: Request) -> AccessRecord:
         """A known, unrevoked API key, with no licensing checks: `/v1/usage`, `/v1/keys`."""

@@ -7,7 +7,7 @@ Redis holds the one shared state of each limit:
   (`limits:{item:<id>}:cap:<period start>`, never more than the plan's cap).
 
 Each worker leases a share of either and spends it in memory: the request path is a dict
-lookup and a comparison (`ready`, `take_token`, `cap_verdict`), without await or I/O. Every
+lookup and a comparison (`take_token`, `cap_reached`), without await or I/O. Every
 `TALLY_FLUSH_INTERVAL_MS`, `renew_once` settles every lease in ONE pipelined round trip, one
 script per lease (each touches the keys of one `{...}` hash tag: one Redis Cluster slot): it
 returns the unused units and asks for what the demand of the last interval needs for the
@@ -15,8 +15,8 @@ next `LEASE_HEADROOM` intervals; idle leases are returned and dropped. A lease i
 `LEASE_WINDOW_INTERVALS` intervals after the renewal that granted it, never longer.
 
 A key or item with no usable lease on this worker (its first request here, or a spent lease
-while Redis had units left) is not `ready`: its request takes the async path, where `prepare`
-takes the lease in one round trip shared by the requests waiting for it. Leases only move
+while Redis had units left) raises `LeaseNeeded`: its request takes the async path, where
+`prepare` takes the lease in one round trip shared by the requests waiting for it. Leases only move
 units out of Redis, so the rate's bound is the bucket's own (burst + rate × time) whatever
 the number of workers; README "Global limits" states the bounds and their measurement.
 
@@ -35,7 +35,6 @@ import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import Enum
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -50,8 +49,7 @@ logger = logging.getLogger(__name__)
 LEASE_WINDOW_INTERVALS = 3  # a lease is spent within this many renewal intervals, or lapses
 LEASE_HEADROOM = 2  # a renewal asks for this many intervals of the demand it saw
 FIRST_CAP_LEASE_UNITS = 10  # an item's first lease on a worker (later ones follow the demand)
-WAKE_GAP_DIVISOR = 4
-PREPARE_ROUNDS = 3
+PREPARE_ROUNDS = 3  # requests that waited together for a top-up may spend it before some of them
 MARKER_TTL_SECONDS = 600
 CAP_TTL_AFTER_PERIOD_SECONDS = 86_400
 RENEW_TIMEOUT_SECONDS = 2.0
@@ -127,11 +125,9 @@ def cap_marker_key(period_field: str, worker_id: str) -> str:
     return f"limits:{{item:{item_id}}}:renewed:{period_start}:{worker_id}"
 
 
-class CapVerdict(Enum):
-    """Why a request may not be served under the cap (None: it may)."""
-
-    CAP_REACHED = 1  # the period's units are used up (every worker's)
-    LEASE_SPENT = 2  # this worker's share is spent, others may still hold some: retry soon
+class LeaseNeeded(Exception):
+    """This worker holds no usable lease for the request and Redis may have units for it:
+    the request takes the async path, which `prepare`s the lease and decides again."""
 
 
 @dataclass(slots=True)
@@ -198,16 +194,53 @@ class GlobalLimits:
         self._rates: dict[str, RateLease] = {}
         self._caps: dict[str, CapLease] = {}
         self._renewals = 0
-        self._wake = asyncio.Event()
         self._preparing: dict[str, asyncio.Future[None]] = {}
         self._rate_script = redis.register_script(RATE_SCRIPT)
         self._cap_script = redis.register_script(CAP_SCRIPT)
 
     # -- request path -------------------------------------------------------------------
 
+    def take_token(self, key_id: str, rate: int, now: float) -> int:
+        """0 if the key may make one more request now (a token is spent); else seconds to
+        wait (≥ 1). Raises LeaseNeeded. `now`: wall time, for the fallback bucket only."""
+        if self.degraded:
+            return self.fallback.acquire(key_id, rate, now)
+        lease = self._rates.get(key_id)
+        if lease is None:
+            raise LeaseNeeded
+        lease.demand += 1
+        lease.rate = rate
+        if lease.spent < lease.ceiling and self.clock() < lease.expires:
+            lease.spent += 1
+            return 0
+        if lease.exhausted:  # Redis had no token left at the last renewal: refused here
+            return 1
+        raise LeaseNeeded
+
+    def cap_reached(self, target: UsageTarget, cap: int) -> bool:
+        """Whether the item's period has used up its cap, for this worker's next request.
+        Raises LeaseNeeded."""
+        period_field = target.period_field
+        lease = self._caps.get(period_field)
+        if lease is not None and not self.degraded:
+            lease.demand += 1
+            lease.cap = cap
+            if self.tally.served_units(period_field) < lease.ceiling and self.clock() < lease.expires:
+                return False  # units Redis granted this worker within the cap
+            if lease.exhausted:  # Redis had no unit left at the last renewal
+                return True
+            raise LeaseNeeded
+        if self.tally.units_this_period(period_field) >= cap:  # every worker's units, as last seen
+            return True
+        if self.degraded:
+            return False
+        raise LeaseNeeded
+
+    # -- the async path -----------------------------------------------------------------
+
     def ready(self, record: AccessRecord) -> bool:
-        """Whether this worker's leases can decide the record's request (else `prepare`):
-        it holds them, and each has units to spend or Redis had none left for it."""
+        """Whether this worker's leases can decide the record's request: it holds them, and
+        each has units to spend or Redis had none left for it."""
         target = record.target
         if target is None or self.degraded:
             return True
@@ -224,55 +257,18 @@ class GlobalLimits:
                 return False
         return True
 
-    def take_token(self, key_id: str, rate: int, now: float) -> int:
-        """0 if the key may make one more request now (a token is spent); else seconds to
-        wait (≥ 1). `now`: wall time, for the fallback bucket only."""
-        if self.degraded:
-            return self.fallback.acquire(key_id, rate, now)
-        lease = self._rates.get(key_id)
-        if lease is None:  # only when a caller did not `prepare`: no credit without a lease
-            return 1
-        lease.demand += 1
-        lease.rate = rate
-        if lease.spent < lease.ceiling and self.clock() < lease.expires:
-            lease.spent += 1
-            return 0
-        return 1
-
-    def cap_verdict(self, target: UsageTarget, cap: int) -> CapVerdict | None:
-        """None if this worker may serve the item one more request in its period."""
-        period_field = target.period_field
-        if self.tally.units_this_period(period_field) >= cap:  # every worker's units, as last seen
-            return CapVerdict.CAP_REACHED
-        if self.degraded:
-            return None
-        lease = self._caps.get(period_field)
-        if lease is None:  # only when a caller did not `prepare`: no credit without a lease
-            return CapVerdict.LEASE_SPENT
-        lease.demand += 1
-        lease.cap = cap
-        if self.tally.served_units(period_field) < lease.ceiling and self.clock() < lease.expires:
-            return None
-        if lease.exhausted:
-            return CapVerdict.CAP_REACHED
-        self._wake.set()  # units may be left: renew now rather than at the next interval
-        return CapVerdict.LEASE_SPENT
-
     async def prepare(self, record: AccessRecord) -> None:
         """Take the record's leases on this worker, first ones or a top-up of a spent one:
         one round trip, shared by the requests that wait for the same leases (as a cache
         miss is). A burst after a quiet spell thus gets the bucket Redis kept for it."""
         target = record.target
-        if target is None:
+        if target is None or self.ready(record):
             return
         name = f"{record.key_id_text}|{target.period_field}"
-        for _ in range(PREPARE_ROUNDS):  # requests that waited together may spend a top-up first
-            if self.ready(record):
-                return
-            pending = self._preparing.get(name)
-            if pending is None:
-                pending = self._preparing[name] = asyncio.ensure_future(self._take_once(name, record, target))
-            await asyncio.shield(pending)
+        pending = self._preparing.get(name)
+        if pending is None:
+            pending = self._preparing[name] = asyncio.ensure_future(self._take_once(name, record, target))
+        await asyncio.shield(pending)
 
     async def _take_once(self, name: str, record: AccessRecord, target: UsageTarget) -> None:
         try:
@@ -324,18 +320,12 @@ class GlobalLimits:
     # -- renewal ------------------------------------------------------------------------
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Renew every interval, or sooner when a new lease asks, until `stop` is set; then
-        return what is left."""
-        gap = self.interval / WAKE_GAP_DIVISOR  # wake-ups renew at most this often
+        """Renew every interval until `stop` is set; then return what is left."""
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.interval - gap)
-            self._wake.clear()
-            if stop.is_set():
-                break
-            await self.try_renew()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), gap)
+                await asyncio.wait_for(stop.wait(), self.interval)
+            if not stop.is_set():
+                await self.try_renew()
         await self.try_renew(final=True)
 
     async def try_renew(self, *, final: bool = False) -> bool:
