@@ -82,13 +82,15 @@ class AccessGuard:
         headers = request.scope["headers"]
         limit_headers = headers if scan(headers)[1] else None
         for _ in range(PREPARE_ROUNDS):  # requests that waited together may spend a top-up first
-            await self.limits.prepare(record)  # this worker's leases of the global limits
             try:
                 return self.decide(record, request.scope["path"], limit_headers)
             except LeaseNeeded:
-                continue
-        raise RateLimited("this key's share of its limits is being renewed; retry in a second",
-                          headers={"Retry-After": "1"})
+                await self.limits.prepare(record)  # this worker's leases of the global limits
+        try:
+            return self.decide(record, request.scope["path"], limit_headers)
+        except LeaseNeeded:
+            raise RateLimited("this key's share of its limits is being renewed; retry in a second",
+                              headers={"Retry-After": "1"}) from None
 
     async def authenticate(self, request: Request) -> AccessRecord:
         """A known, unrevoked API key, with no licensing checks: `/v1/usage`, `/v1/keys`."""

@@ -24,6 +24,9 @@ Per shard `s`:
 - `usage:{s}:moved:{worker_id}` (string): the number of the worker's last batch applied to
   this shard, so a resent batch is applied at most once (`usage/tally.py`).
 
+The global limits' leases (`access/leases.py`) keep their own keys, hash-tagged per API key
+(`limits:{key:<id>}:…`) and per item (`limits:{item:<id>}:…`).
+
 `period_start_epoch` is the integer Unix time of the item's period start (Stripe's item
 period), so units served just before a period closed still count against that period.
 """
