@@ -291,3 +291,21 @@ async def test_without_redis_each_worker_limits_on_its_own(prefix):
     finally:
         await client.aclose()
         await proxy.close()
+
+
+async def test_a_dear_request_past_the_lease_is_charged_to_redis_so_no_other_worker_serves_it(redis, prefix):
+    rec = record(cap=10)
+    target = rec.target
+    assert target is not None
+    clock = Clock()
+    ours, theirs = worker(redis, prefix, clock), worker(redis, prefix, clock)
+    await ours.prepare(rec)  # all 10 units
+    assert serve_under_cap(ours, rec, 9).count("served") == 9
+    assert not ours.cap_reached(target, 10)  # one unit left: a request of 3 units is served
+    ours.tally.add(target.period_field, rec.key_id_text, NOW, 3)
+    clock.now += INTERVAL
+    await ours.renew_once()
+    granted = await redis.get(prefix + leases.cap_counter_key(target.period_field))
+    assert int(granted) == 12  # the cap and the u − 1 = 2 units the dear request went past it
+    await theirs.prepare(rec)
+    assert theirs.cap_reached(target, 10)
