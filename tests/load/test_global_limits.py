@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from licensing_api.access import leases
 from licensing_api.resources import Resources
 from licensing_api.settings import Settings
 from tests.billing.stripe_setup import with_billing
@@ -36,7 +37,7 @@ RATE = 40  # requests per second per key
 RATE_SECONDS = 4.0
 CAP = 300  # units per period
 CAP_SECONDS_MAX = 15.0  # the load stops earlier, once every answer is the cap's refusal
-CAP_QUIET_SECONDS = 1.0
+CAP_QUIET_SECONDS = 1.5
 TALLY_INTERVAL_MS = 200
 START_SECONDS = 60  # the default: leases renew at this interval
 
@@ -131,6 +132,9 @@ async def serve_and_bill(resources: Resources, stripe_server: Any, tmp_path: Pat
         answers, seconds = await hammer(server.url, item, **load)
         server.process.send_signal(signal.SIGTERM)
         server.assert_clean_exit()
+        log = server.log
+    print(f"\n{log.count('limit_leases_renewal_failed')} renewals failed (fallback to per-worker limits), "
+          f"{log.count(' died')} workers restarted by the supervisor", end="")
     await settle(resources, item)
     return answers, seconds, units_in_stripe_summaries(stripe_server, item)
 
@@ -165,4 +169,6 @@ async def test_four_workers_stop_a_capped_plan_at_its_cap(limits_resources, stri
     assert set(answers) <= {"200", "usage-cap-reached", "rate-limited"}, answers
     assert answers["usage-cap-reached"] > 0
     assert billed == served  # units = 200s
-    assert billed == CAP  # one unit per request, served without awaiting: the bound is 0 units
+    assert billed <= CAP  # one unit per request, served without awaiting: the bound is 0 units over
+    # Not far under: a worker the supervisor restarted (a loaded machine) strands its lease.
+    assert billed >= CAP - WORKERS * leases.FIRST_CAP_LEASE_UNITS
