@@ -56,10 +56,10 @@ RENEW_TIMEOUT_SECONDS = 2.0
 RENEW_ERRORS = (RedisError, OSError, TimeoutError)
 
 # KEYS: the key's bucket (hash: tokens, at µs), this worker's renewal marker for the key.
-# ARGV: rate per second, burst, returned, charged (first credit spent), wanted, renewal number,
+# ARGV: rate per second, burst, returned, charged (always 0 for a rate), wanted, renewal number,
 # bucket TTL ms, marker TTL s[, now in µs: tests only, else Redis's clock, one for all hosts].
-# Returns {granted, tokens left}. A renewal's return and charge
-# apply once whatever the client retries (the marker); a retried grant only wastes tokens.
+# Returns {granted, tokens left}. A renewal's return and charge apply once whatever the client
+# retries (the marker); a retried grant only wastes tokens.
 RATE_SCRIPT = """
 local now = tonumber(ARGV[9] or '')
 if not now then
@@ -89,7 +89,8 @@ return {grant, math.floor(tokens)}
 
 # KEYS: the item period's granted units, this worker's renewal marker for the item.
 # ARGV: cap, floor (the period's units already in the usage counters), returned, charged,
-# wanted, renewal number, counter TTL s, marker TTL s. Returns {granted, units left}.
+# wanted, renewal number, counter TTL s, marker TTL s. Returns {granted, units left}. Charged:
+# units served past the lease (a request of several units that its last unit admitted).
 CAP_SCRIPT = """
 local granted = tonumber(redis.call('GET', KEYS[1]) or '0')
 if tonumber(ARGV[6]) > tonumber(redis.call('GET', KEYS[2]) or '0') then
@@ -135,8 +136,7 @@ class Lease:
     """One worker's share of a limit, in units of its spend (requests for a rate, served
     units for a cap), as absolute spend levels."""
 
-    covered: int  # spend level that Redis's grants and charges cover
-    ceiling: int  # spend level this worker may reach: `covered`, or beyond by the first credit
+    covered: int  # spend level that Redis's grants (and charges) cover: this worker may spend up to it
     expires: float  # the grants lapse then (this worker's monotonic clock)
     renewed_at: float
     spent_at_renewal: int = 0
@@ -210,7 +210,7 @@ class GlobalLimits:
             raise LeaseNeeded
         lease.demand += 1
         lease.rate = rate
-        if lease.spent < lease.ceiling and self.clock() < lease.expires:
+        if lease.spent < lease.covered and self.clock() < lease.expires:
             lease.spent += 1
             return 0
         if lease.exhausted:  # Redis had no token left at the last renewal: refused here
@@ -225,7 +225,7 @@ class GlobalLimits:
         if lease is not None and not self.degraded:
             lease.demand += 1
             lease.cap = cap
-            if self.tally.served_units(period_field) < lease.ceiling and self.clock() < lease.expires:
+            if self.tally.served_units(period_field) < lease.covered and self.clock() < lease.expires:
                 return False  # units Redis granted this worker within the cap
             if lease.exhausted:  # Redis had no unit left at the last renewal
                 return True
@@ -248,12 +248,12 @@ class GlobalLimits:
         now = self.clock()
         if plan.rate_limit_per_second is not None:
             rate = self._rates.get(record.key_id_text)
-            if rate is None or not (rate.exhausted or (rate.spent < rate.ceiling and now < rate.expires)):
+            if rate is None or not (rate.exhausted or (rate.spent < rate.covered and now < rate.expires)):
                 return False
         if plan.cap_units is not None:
             cap = self._caps.get(target.period_field)
             if cap is None or not (cap.exhausted or (
-                    self.tally.served_units(target.period_field) < cap.ceiling and now < cap.expires)):
+                    self.tally.served_units(target.period_field) < cap.covered and now < cap.expires)):
                 return False
         return True
 
@@ -285,9 +285,9 @@ class GlobalLimits:
         rate = plan.rate_limit_per_second
         if rate is not None:
             key_id = record.key_id_text
-            rate_lease = self._rates.get(key_id) or RateLease(0, 0, now, now, rate=rate)
-            if not (rate_lease.exhausted or (rate_lease.spent < rate_lease.ceiling and now < rate_lease.expires)):
-                settled = self._top_up(rate_lease, rate_lease.spent, now, max(rate, 1))
+            rate_lease = self._rates.get(key_id) or RateLease(0, now, now, rate=rate)
+            if not (rate_lease.exhausted or (rate_lease.spent < rate_lease.covered and now < rate_lease.expires)):
+                settled = self._top_up(rate_lease, rate_lease.spent, max(rate, 1))
                 await self._send_rate(pipe, key_id, rate_lease, settled, self._renewals)
                 taken.append((rate_lease, self._rates, key_id))  # type: ignore[arg-type]
         cap = plan.cap_units
@@ -295,9 +295,9 @@ class GlobalLimits:
             period_field = target.period_field
             served = self.tally.served_units(period_field)
             cap_lease = self._caps.get(period_field) or CapLease(
-                served, served, now, now, served, cap=cap, period_end_epoch=target.period_end_epoch)
-            if not (cap_lease.exhausted or (served < cap_lease.ceiling and now < cap_lease.expires)):
-                settled = self._top_up(cap_lease, served, now, min(FIRST_CAP_LEASE_UNITS, cap))
+                served, now, now, served, cap=cap, period_end_epoch=target.period_end_epoch)
+            if not (cap_lease.exhausted or (served < cap_lease.covered and now < cap_lease.expires)):
+                settled = self._top_up(cap_lease, served, min(FIRST_CAP_LEASE_UNITS, cap))
                 await self._send_cap(pipe, period_field, cap_lease, settled, self._renewals)
                 taken.append((cap_lease, self._caps, period_field))  # type: ignore[arg-type]
         if not taken:
@@ -396,7 +396,6 @@ class GlobalLimits:
     def _granted(self, lease: Lease, reply: list[int], sent_at: float) -> None:
         granted, left = int(reply[0]), int(reply[1])
         lease.covered += granted
-        lease.ceiling = lease.covered
         lease.exhausted = left <= 0
         if granted:
             lease.expires = sent_at + self.window  # measured from before the request: never later than Redis's
@@ -406,12 +405,12 @@ class GlobalLimits:
             logger.warning("limit_leases_renewal_failed", extra={"error": type(exc).__name__})
         self.degraded = True
 
-    def _top_up(self, lease: Lease, spent: int, now: float, wanted: int) -> Settlement:
+    def _top_up(self, lease: Lease, spent: int, wanted: int) -> Settlement:
         """A spent or lapsed lease asks for `wanted` more at once; what it held unused
         lapsed, and goes back."""
         charged = max(0, spent - lease.covered)
         unused = max(lease.covered, spent) - spent
-        lease.covered = lease.ceiling = spent
+        lease.covered = spent
         return Settlement(returned=unused, charged=charged, wanted=wanted)
 
     def _settle(self, lease: Lease, spent: int, now: float, most: int, final: bool) -> Settlement:
@@ -428,7 +427,7 @@ class GlobalLimits:
         if demand and not final:
             needed = min(most, max(1, math.ceil(LEASE_HEADROOM * self.interval * demand / elapsed)))
         kept = min(unused if now < lease.expires else 0, needed)
-        lease.covered = lease.ceiling = spent + kept
+        lease.covered = spent + kept
         lease.spent_at_renewal = spent
         lease.renewed_at = now
         return Settlement(returned=unused - kept, charged=charged, wanted=needed - kept)
