@@ -1,8 +1,8 @@
 """enforce: account state, plan cap and rate limit, checked against the cached record.
 
-Per worker and without a round trip: the cap compares this worker's view of the period's
-units (Redis's total as of the last tally move plus its own since), the token bucket lives in
-the worker's memory. Refusals raise the problem+json errors of `access/responses.py`.
+Without a round trip: the plan cap and the per-key rate are spent from this worker's leases
+of the global limits (`access/leases.py`). Refusals raise the problem+json errors of
+`access/responses.py`.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import math
 
-from licensing_api.access.ratelimit import KeyRateLimiter
+from licensing_api.access.leases import GlobalLimits
 from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import (
     AccountRevoked,
@@ -28,20 +28,21 @@ ACTIVE = AccountState.ACTIVE  # a module constant: an enum attribute costs a loo
 
 
 class Enforcement:
-    def __init__(self, tally: UsageTally, limiter: KeyRateLimiter, payment_url: str) -> None:
+    def __init__(self, tally: UsageTally, limits: GlobalLimits, payment_url: str) -> None:
         self.tally = tally
-        self.limiter = limiter
+        self.limits = limits
         self.payment_url = payment_url
 
     def enforce(self, record: AccessRecord, now: float) -> None:
-        """Raise the refusal a licensed request with this known, good key gets, if any."""
+        """Raise the refusal a licensed request with this known, good key gets, if any (or
+        LeaseNeeded: this worker must take a lease of the global limits first)."""
         if record.account_state != ACTIVE:
             self._enforce_account_state(record, now)
         target = record.target
         if target is None:
             raise NoSubscription("this account has no subscription; choose a plan to get access")
         plan = target.plan
-        if plan.cap_units is not None and self.tally.units_this_period(target.period_field) >= plan.cap_units:
+        if plan.cap_units is not None and self.limits.cap_reached(target, plan.cap_units):
             wait = max(1, math.ceil(target.period_end_epoch - now))
             raise UsageCapReached(
                 f"the plan's {plan.cap_units} requests for this period are used up; "
@@ -49,7 +50,7 @@ class Enforcement:
                 headers={"Retry-After": str(wait), "X-Usage-Cap": str(plan.cap_units)},
             )
         if plan.rate_limit_per_second is not None:
-            wait = self.limiter.acquire(record.key_id_text, plan.rate_limit_per_second, now)
+            wait = self.limits.take_token(record.key_id_text, plan.rate_limit_per_second, now)
             if wait:
                 raise RateLimited(
                     f"at most {plan.rate_limit_per_second} requests per second per key",

@@ -22,12 +22,12 @@ from starlette.requests import Request
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.enforce import Enforcement
 from licensing_api.access.identify import scan
+from licensing_api.access.leases import PREPARE_ROUNDS, GlobalLimits, LeaseNeeded
 from licensing_api.access.license import LicenseLookup
 from licensing_api.access.meter import Metering
 from licensing_api.access.price import Price, Pricing
-from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord
-from licensing_api.access.responses import RespondWith, no_credentials_response
+from licensing_api.access.responses import RateLimited, RespondWith, no_credentials_response
 from licensing_api.bots.runtime import BotsRuntime
 from licensing_api.resources import Resources
 from licensing_api.security.failed_lookups import FailedKeyLookupLimiter
@@ -45,7 +45,7 @@ class AccessGuard:
         resources: Resources,
         cache: AccessCache,
         tally: UsageTally,
-        limiter: KeyRateLimiter,
+        limits: GlobalLimits,
         failed_lookups: FailedKeyLookupLimiter,
         standards: CrawlerStandards,
         bots: BotsRuntime | None = None,
@@ -54,7 +54,8 @@ class AccessGuard:
         self.resources = resources
         self.license = LicenseLookup(resources, cache, tally, failed_lookups, bots)
         self.pricing = Pricing(standards, tally)
-        self.enforcement = Enforcement(tally, limiter, resources.settings.public_base_url + "/dashboard")
+        self.limits = limits
+        self.enforcement = Enforcement(tally, limits, resources.settings.public_base_url + "/dashboard")
         self.metering = Metering(tally, standards.pricer, standards.link_header)
         self.lookups = self.license.lookups  # cache hits, misses, negatives: published each second
         self.clock = clock
@@ -68,7 +69,10 @@ class AccessGuard:
         record = self.license.cached(secret)
         if record is None:
             return None
-        return self.decide(record, path, headers if limited else None)
+        try:
+            return self.decide(record, path, headers if limited else None)
+        except LeaseNeeded:
+            return None
 
     async def authorize(self, request: Request) -> Grant:
         """The decision for any request (routes try `admit` first)."""
@@ -76,7 +80,17 @@ class AccessGuard:
         if record is None:
             return None, self.pricing.price_for_nobody(request)
         headers = request.scope["headers"]
-        return self.decide(record, request.scope["path"], headers if scan(headers)[1] else None)
+        limit_headers = headers if scan(headers)[1] else None
+        for _ in range(PREPARE_ROUNDS):  # requests that waited together may spend a top-up first
+            try:
+                return self.decide(record, request.scope["path"], limit_headers)
+            except LeaseNeeded:
+                await self.limits.prepare(record)  # this worker's leases of the global limits
+        try:
+            return self.decide(record, request.scope["path"], limit_headers)
+        except LeaseNeeded:
+            raise RateLimited("this key's share of its limits is being renewed; retry in a second",
+                              headers={"Retry-After": "1"}) from None
 
     async def authenticate(self, request: Request) -> AccessRecord:
         """A known, unrevoked API key, with no licensing checks: `/v1/usage`, `/v1/keys`."""

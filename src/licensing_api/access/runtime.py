@@ -1,8 +1,9 @@
 """The request path's per-worker state and background tasks, started by the app lifespan.
 
-`open_hot_path` builds the content service, the access cache and guard, and the usage
-tally; it runs the invalidation subscriber and the tally mover while the worker lives, and
-on graceful shutdown moves what is left of the tally into Redis.
+`open_hot_path` builds the content service, the access cache and guard, the usage tally and
+the leases of the global limits; it runs the invalidation subscriber, the tally mover and the
+lease renewals while the worker lives, and on graceful shutdown returns the leases and moves
+what is left of the tally into Redis.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from fastapi import Depends, FastAPI, Request
 from licensing_api.access.cache import AccessCache
 from licensing_api.access.guard import AccessGuard
 from licensing_api.access.openapi import add_security_schemes
-from licensing_api.access.ratelimit import KeyRateLimiter
+from licensing_api.access.leases import GlobalLimits
 from licensing_api.access.records import AccessRecord
 from licensing_api.access.responses import install_respond_with_handler
 from licensing_api.access.invalidation import register_local_cache
@@ -42,6 +43,7 @@ class HotPath:
     cache: AccessCache
     guard: AccessGuard
     tally: UsageTally
+    limits: GlobalLimits
 
 
 @contextlib.asynccontextmanager
@@ -58,6 +60,8 @@ async def open_hot_path(
         settings.redis_key_prefix,
         watch_seconds=settings.access_cache_ttl_seconds + 5,
     )
+    interval = settings.tally_flush_interval_ms / 1000
+    limits = GlobalLimits(resources.redis, settings.redis_key_prefix, tally, interval)
     if content is None:
         content = ContentService(FolderContentStore(settings.content_dir), settings.public_base_url)
     hot_path = HotPath(
@@ -67,12 +71,13 @@ async def open_hot_path(
             resources,
             cache,
             tally,
-            KeyRateLimiter(),
+            limits,
             app.state.failed_key_lookups,  # security/failed_lookups.py
             app.state.crawler_standards,  # standards/service.py: pricer, offer, Link header
             bots,  # bots/runtime.py: key directories and seen nonces of verified bots
         ),
         tally=tally,
+        limits=limits,
     )
     subscribed = asyncio.Event()
     stop_mover = asyncio.Event()
@@ -81,9 +86,10 @@ async def open_hot_path(
         name="access-invalidation-subscriber",
     )
     mover = asyncio.create_task(
-        tally.run_mover(settings.tally_flush_interval_ms / 1000, stop_mover),
+        tally.run_mover(interval, stop_mover),
         name="usage-tally-mover",
     )
+    renewals = asyncio.create_task(limits.run(stop_mover), name="limit-lease-renewals")
     lookup_counts = asyncio.create_task(
         publish_every(LOOKUP_COUNTS_PUBLISH_SECONDS, hot_path.guard.lookups.publish, stop_mover),
         name="access-cache-lookup-counts",
@@ -97,6 +103,7 @@ async def open_hot_path(
     finally:
         stop_mover.set()
         await mover
+        await renewals
         await lookup_counts
         subscriber.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -28,6 +28,9 @@ Per shard `s`:
 - `usage:{s}:flushed` (string, Redis Cluster only): the id of the last flush that read the
   shard, written so the flusher can wait for the replicas (`redis.confirm_replicated`).
 
+The global limits' leases (`access/leases.py`) keep their own keys, hash-tagged per API key
+(`limits:{key:<id>}:…`) and per item (`limits:{item:<id>}:…`).
+
 `period_start_epoch` is the integer Unix time of the item's period start (Stripe's item
 period), so units served just before a period closed still count against that period.
 """

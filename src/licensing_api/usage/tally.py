@@ -127,6 +127,7 @@ class UsageTally:
         self._day_start = self._day_end = 0.0
         self._unresolved: MoveBatch | None = None
         self._in_flight: dict[str, int] = {}  # units of the unresolved batch
+        self._served: dict[str, int] = {}  # period field → units this worker served (leases spend it)
         self._totals: dict[str, int] = {}  # period totals in Redis as of the last move
         self._watched: dict[str, float] = {}  # period field → when a worker cache loaded it
         self._script = redis.register_script(MOVE_SCRIPT)
@@ -152,6 +153,7 @@ class UsageTally:
         use[1] = now
         tallied = self._units
         count = tallied[period_field] = tallied.get(period_field, 0) + units
+        self._served[period_field] = self._served.get(period_field, 0) + units
         return self._totals.get(period_field, 0) + self._in_flight.get(period_field, 0) + count
 
     def _start_day(self, now: float) -> None:
@@ -168,6 +170,19 @@ class UsageTally:
             + self._in_flight.get(period_field, 0)
             + self._units.get(period_field, 0)
         )
+
+    def served_units(self, period_field: str) -> int:
+        """Every unit this worker served for the period since it started (only grows, until
+        `forget_served`): what a plan cap's lease (access/leases.py) is spent against."""
+        return self._served.get(period_field, 0)
+
+    def forget_served(self, period_field: str) -> None:
+        """The lease of the period is gone: its spend need not be kept any longer."""
+        self._served.pop(period_field, None)
+
+    def redis_total(self, period_field: str) -> int:
+        """The period's total in Redis as of the last move (every worker's moved units)."""
+        return self._totals.get(period_field, 0)
 
     def unmoved_units(self, period_field: str) -> int:
         """This worker's units for the period that Redis does not have yet."""
