@@ -171,17 +171,21 @@ def start_host(network: Network, index: int, env: dict[str, str], folder: Path, 
 
 
 async def wait_ready(host: Host) -> None:
+    last = "no answer"
     async with httpx.AsyncClient(base_url=host.url, timeout=5) as http:
         for _ in range(START_TIMEOUT_SECONDS * 10):
             if host.process.poll() is not None:
                 raise AssertionError(f"host {host.index} exited:\n{host.log.read_text()[-3000:]}")
             try:
-                if (await http.get("/readyz")).status_code == 200:
+                answer = await http.get("/readyz")
+                if answer.status_code == 200:
                     return
-            except httpx.TransportError:
-                pass
+                last = f"{answer.status_code} {answer.text[:300]}"
+            except httpx.TransportError as error:
+                last = repr(error)
             await asyncio.sleep(0.1)
-    raise AssertionError(f"host {host.index} was not ready within {START_TIMEOUT_SECONDS} s")
+    raise AssertionError(f"host {host.index} was not ready within {START_TIMEOUT_SECONDS} s ({last}):\n"
+                         f"{host.log.read_text()[-3000:]}")
 
 
 # -- nginx ------------------------------------------------------------------------------------
