@@ -22,7 +22,7 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,15 +121,19 @@ def host_network(count: int, forwarded_ports: Sequence[int], *, kind: str | None
         for port in forwarded_ports:
             forwarders.append(subprocess.Popen(
                 ["socat", f"TCP-LISTEN:{port},bind={gateway},fork,reuseaddr", f"TCP:127.0.0.1:{port}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
             ))
         yield Network("namespaces", gateway, gateway, addresses, [HOST_PORT] * count, namespaces)
     finally:
-        for forwarder in forwarders:
-            forwarder.terminate()  # socat's forked children end with their connections
-            forwarder.wait(10)
-        for namespace in namespaces:  # its veth end goes with it, the peer too
-            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)
+        for forwarder in forwarders:  # with the children it forked per connection
+            kill_group(forwarder)
+        for namespace in namespaces:
+            # Whatever still runs there (a host that failed half-way) would keep it alive.
+            pids = subprocess.run(["ip", "netns", "pids", namespace], capture_output=True, text=True).stdout
+            for pid in pids.split():
+                with suppress(ProcessLookupError):
+                    os.kill(int(pid), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", namespace], capture_output=True)  # its veths go too
         subprocess.run(["ip", "link", "del", bridge], capture_output=True)
 
 
@@ -152,9 +156,15 @@ class Host:
         raise AssertionError(f"host {self.index} did not stop within {STOP_TIMEOUT_SECONDS} s of {sig.name}")
 
     def kill(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(10)
+        """The host's whole process group: a SIGKILLed uvicorn parent would orphan its workers."""
+        kill_group(self.process)
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """SIGKILL a process started with `start_new_session=True` and everything in its group."""
+    with suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
+    process.wait(10)
 
 
 def start_host(network: Network, index: int, env: dict[str, str], folder: Path, workers: int) -> Host:
@@ -166,7 +176,8 @@ def start_host(network: Network, index: int, env: dict[str, str], folder: Path, 
             "--host", bind, "--port", str(network.host_ports[index])]
     with log.open("wb") as log_file:
         process = subprocess.Popen(network.command(index, argv), env={**env, "HOME": str(folder)},
-                                   cwd=folder, stdout=log_file, stderr=subprocess.STDOUT)
+                                   cwd=folder, stdout=log_file, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # its own group: kill() takes the workers too
     return Host(index, process, network.url(index), log)
 
 
