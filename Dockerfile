@@ -1,13 +1,16 @@
 # syntax=docker/dockerfile:1
-FROM python:3.11-slim AS build
+# Any Python 3.11 image with `python3 -m venv` (scripts/image-check builds one from Debian
+# bookworm where no registry is reachable).
+ARG BASE_IMAGE=python:3.11-slim
+FROM ${BASE_IMAGE} AS build
 WORKDIR /app
-RUN python -m venv /opt/venv
+RUN python3 -m venv /opt/venv
 ENV PATH=/opt/venv/bin:$PATH
 COPY pyproject.toml README.md ./
 COPY src ./src
 RUN pip install --no-cache-dir .
 
-FROM python:3.11-slim
+FROM ${BASE_IMAGE}
 RUN useradd --create-home --uid 10001 licensing
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app

@@ -15,6 +15,10 @@ from licensing_api.observability.multiprocess import prepare_metrics_dir
 from licensing_api.settings import Settings, link_host, load_settings
 
 GRACEFUL_SHUTDOWN_SECONDS = 20  # keep below the orchestrator's kill timeout (k8s: 30 s)
+# uvicorn's supervisor kills a worker that does not answer its ping within this, a starting one
+# included: at its 5 s default, on a CPU-starved host (a throttled pod, an overloaded machine)
+# workers still importing were killed and respawned in a loop and the host never came up.
+WORKER_HEALTHCHECK_SECONDS = 30
 
 
 def serve(
@@ -67,6 +71,7 @@ def run_workers(factory: str, settings: Settings, host: str, port: int, workers:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
         http=BOUNDED_HTTP_PROTOCOL,  # header size and count limits (http_limits.py)
         **options,
     )
