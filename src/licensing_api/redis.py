@@ -3,12 +3,14 @@ node of a Redis Cluster), `memory://` in-process."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 from redis.asyncio import ConnectionPool, Redis
 from redis.asyncio.cluster import RedisCluster
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 # The service's Redis. Every command it sends names keys of one hash slot (`usage/redis_keys.py`),
@@ -36,6 +38,21 @@ def create_redis(url: str, *, cluster: bool = False) -> Redis:
 
 def is_cluster(redis: object) -> bool:
     return isinstance(redis, RedisCluster)
+
+
+ScriptCall = tuple[AsyncScript, list[str], list[Any]]
+
+
+async def run_scripts(redis: Redis, calls: Sequence[ScriptCall]) -> list[Any]:
+    """Several Lua script calls in one round trip, replies in order: one pipeline on a single
+    Redis; on a Redis Cluster (whose pipelines refuse scripts) concurrent calls, each to the
+    master of its keys' slot. The first error is raised either way."""
+    if is_cluster(redis):
+        return list(await asyncio.gather(*(script(keys=keys, args=args) for script, keys, args in calls)))
+    pipe = redis.pipeline(transaction=False)
+    for script, keys, args in calls:
+        await script(keys=keys, args=args, client=pipe)
+    return list(await pipe.execute())
 
 
 @asynccontextmanager

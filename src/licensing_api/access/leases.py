@@ -8,7 +8,7 @@ Redis holds the one shared state of each limit:
 
 Each worker leases a share of either and spends it in memory: the request path is a dict
 lookup and a comparison (`take_token`, `cap_reached`), without await or I/O. Every
-`TALLY_FLUSH_INTERVAL_MS`, `renew_once` settles every lease in ONE pipelined round trip, one
+`TALLY_FLUSH_INTERVAL_MS`, `renew_once` settles every lease in ONE round trip (`run_scripts`), one
 script per lease (each touches the keys of one `{...}` hash tag: one Redis Cluster slot): it
 returns the unused units and asks for what the demand of the last interval needs for the
 next `LEASE_HEADROOM` intervals; idle leases are returned and dropped. A lease is usable for
@@ -37,11 +37,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.asyncio.client import Pipeline
 from redis.exceptions import RedisError
 
 from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord, UsageTarget
+from licensing_api.redis import ScriptCall, run_scripts
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
@@ -278,7 +278,7 @@ class GlobalLimits:
 
     async def _take_leases(self, record: AccessRecord, target: UsageTarget) -> None:
         plan = target.plan
-        pipe = self.redis.pipeline(transaction=False)
+        calls: list[ScriptCall] = []
         now = self.clock()
         self._renewals += 1
         taken: list[tuple[Lease, dict[str, Lease], str]] = []
@@ -288,7 +288,7 @@ class GlobalLimits:
             rate_lease = self._rates.get(key_id) or RateLease(0, now, now, rate=rate)
             if not (rate_lease.exhausted or (rate_lease.spent < rate_lease.covered and now < rate_lease.expires)):
                 settled = self._top_up(rate_lease, rate_lease.spent, max(rate, 1))
-                await self._send_rate(pipe, key_id, rate_lease, settled, self._renewals)
+                calls.append(self._rate_call(key_id, rate_lease, settled, self._renewals))
                 taken.append((rate_lease, self._rates, key_id))  # type: ignore[arg-type]
         cap = plan.cap_units
         if cap is not None:
@@ -298,14 +298,14 @@ class GlobalLimits:
                 served, now, now, served, cap=cap, period_end_epoch=target.period_end_epoch)
             if not (cap_lease.exhausted or (served < cap_lease.covered and now < cap_lease.expires)):
                 settled = self._top_up(cap_lease, served, min(FIRST_CAP_LEASE_UNITS, cap))
-                await self._send_cap(pipe, period_field, cap_lease, settled, self._renewals)
+                calls.append(self._cap_call(period_field, cap_lease, settled, self._renewals))
                 taken.append((cap_lease, self._caps, period_field))  # type: ignore[arg-type]
         if not taken:
             return
         for lease, _, _ in taken:
             lease.topping_up = True
         try:
-            replies = await asyncio.wait_for(pipe.execute(), RENEW_TIMEOUT_SECONDS)
+            replies = await asyncio.wait_for(run_scripts(self.redis, calls), RENEW_TIMEOUT_SECONDS)
         except RENEW_ERRORS as exc:
             self._failed(exc)
             return
@@ -345,7 +345,7 @@ class GlobalLimits:
         now = self.clock()
         self._renewals += 1
         number = self._renewals
-        pipe = self.redis.pipeline(transaction=False)
+        calls: list[ScriptCall] = []
         sent: list[Lease] = []
         for key_id, rate_lease in list(self._rates.items()):
             settled = self._settle(rate_lease, rate_lease.spent, now, max(rate_lease.rate, 1), final)
@@ -353,7 +353,7 @@ class GlobalLimits:
                 del self._rates[key_id]  # idle: its next request takes a first lease again
             rate_lease.demand = 0
             if settled.returned or settled.charged or settled.wanted:
-                await self._send_rate(pipe, key_id, rate_lease, settled, number)
+                calls.append(self._rate_call(key_id, rate_lease, settled, number))
                 sent.append(rate_lease)
         for period_field, cap_lease in list(self._caps.items()):
             settled = self._settle(cap_lease, self.tally.served_units(period_field), now, cap_lease.cap, final)
@@ -362,35 +362,33 @@ class GlobalLimits:
                 self.tally.forget_served(period_field)
             cap_lease.demand = 0
             if settled.returned or settled.charged or settled.wanted:
-                await self._send_cap(pipe, period_field, cap_lease, settled, number)
+                calls.append(self._cap_call(period_field, cap_lease, settled, number))
                 sent.append(cap_lease)
         if not sent:
             if self.degraded:
                 await self.redis.ping()  # recovered only once Redis answers
             return
-        replies = await pipe.execute()
+        replies = await run_scripts(self.redis, calls)
         for lease, reply in zip(sent, replies, strict=True):
             self._granted(lease, reply, now)
 
-    async def _send_rate(self, pipe: Pipeline, key_id: str, lease: RateLease, settled: Settlement, number: int) -> None:
+    def _rate_call(self, key_id: str, lease: RateLease, settled: Settlement, number: int) -> ScriptCall:
         burst = max(lease.rate, 1)
         ttl_ms = int((burst / max(lease.rate, 1) + 60) * 1000)  # a bucket left alone refills anyway
-        await self._rate_script(
-            keys=[self.prefix + rate_bucket_key(key_id), self.prefix + rate_marker_key(key_id, self.worker_id)],
-            args=[lease.rate, burst, settled.returned, settled.charged, settled.wanted, number, ttl_ms,
-                  MARKER_TTL_SECONDS, *([] if self.bucket_clock is None else [f"{self.bucket_clock() * 1e6:.0f}"])],
-            client=pipe,
+        return (
+            self._rate_script,
+            [self.prefix + rate_bucket_key(key_id), self.prefix + rate_marker_key(key_id, self.worker_id)],
+            [lease.rate, burst, settled.returned, settled.charged, settled.wanted, number, ttl_ms,
+             MARKER_TTL_SECONDS, *([] if self.bucket_clock is None else [f"{self.bucket_clock() * 1e6:.0f}"])],
         )
 
-    async def _send_cap(self, pipe: Pipeline, period_field: str, lease: CapLease, settled: Settlement,
-                        number: int) -> None:
+    def _cap_call(self, period_field: str, lease: CapLease, settled: Settlement, number: int) -> ScriptCall:
         ttl = int(max(lease.period_end_epoch - self.wall_clock(), 0)) + CAP_TTL_AFTER_PERIOD_SECONDS
-        await self._cap_script(
-            keys=[self.prefix + cap_counter_key(period_field),
-                  self.prefix + cap_marker_key(period_field, self.worker_id)],
-            args=[lease.cap, self.tally.redis_total(period_field), settled.returned, settled.charged,
-                  settled.wanted, number, ttl, MARKER_TTL_SECONDS],
-            client=pipe,
+        return (
+            self._cap_script,
+            [self.prefix + cap_counter_key(period_field), self.prefix + cap_marker_key(period_field, self.worker_id)],
+            [lease.cap, self.tally.redis_total(period_field), settled.returned, settled.charged,
+             settled.wanted, number, ttl, MARKER_TTL_SECONDS],
         )
 
     def _granted(self, lease: Lease, reply: list[int], sent_at: float) -> None:
