@@ -1,4 +1,4 @@
-"""enforce: account state, plan cap and rate limit, checked against the cached record.
+"""enforce: account state, spend budget, plan cap and rate limit, checked against the cached record.
 
 Per worker and without a round trip: the cap compares this worker's view of the period's
 units (Redis's total as of the last tally move plus its own since), the token bucket lives in
@@ -17,9 +17,11 @@ from licensing_api.access.responses import (
     AccountSuspended,
     NoSubscription,
     RateLimited,
+    SpendCapReached,
     UsageCapReached,
 )
 from licensing_api.accounts.models import AccountState
+from licensing_api.budgets.spend import bill_of
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
@@ -33,14 +35,18 @@ class Enforcement:
         self.limiter = limiter
         self.payment_url = payment_url
 
-    def enforce(self, record: AccessRecord, now: float) -> None:
-        """Raise the refusal a licensed request with this known, good key gets, if any."""
+    def enforce(self, record: AccessRecord, now: float, units: int = 1) -> None:
+        """Raise the refusal a licensed request of `units` units with this known, good key
+        gets, if any."""
         if record.account_state != ACTIVE:
             self._enforce_account_state(record, now)
         target = record.target
         if target is None:
             raise NoSubscription("this account has no subscription; choose a plan to get access")
         plan = target.plan
+        stop = record.spend_stop
+        if stop is not None and units and self.tally.units_this_period(target.period_field) + units > stop.last_unit:
+            self._refuse_spend(record, now)
         if plan.cap_units is not None and self.tally.units_this_period(target.period_field) >= plan.cap_units:
             wait = max(1, math.ceil(target.period_end_epoch - now))
             raise UsageCapReached(
@@ -55,6 +61,18 @@ class Enforcement:
                     f"at most {plan.rate_limit_per_second} requests per second per key",
                     headers={"Retry-After": str(wait)},
                 )
+
+    def _refuse_spend(self, record: AccessRecord, now: float) -> None:
+        target, stop = record.target, record.spend_stop
+        assert target is not None and stop is not None
+        so_far = bill_of(target.plan, self.tally.units_this_period(target.period_field))
+        raise SpendCapReached(
+            f"this request would take the period's estimated bill past the budget of {stop.budget_amount} "
+            f"(minor units, {stop.currency.upper()}); the next period starts at {target.period_end_text}",
+            headers={"Retry-After": str(max(1, math.ceil(target.period_end_epoch - now)))},
+            budget=stop.budget_amount, amount_so_far=so_far, currency=stop.currency,
+            period_end=target.period_end_text,
+        )
 
     def _enforce_account_state(self, record: AccessRecord, now: float) -> None:
         state = record.account_state
