@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
 
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.budgets.models import DEFAULT_THRESHOLDS, Budget
@@ -19,12 +19,12 @@ MAX_THRESHOLDS = 10
 class BudgetChange(BaseModel):
     """A budget for every billing period, replacing the one set before (if any)."""
 
-    amount: int = Field(ge=1, le=MAX_BUDGET_AMOUNT, description=(
+    amount: StrictInt = Field(ge=1, le=MAX_BUDGET_AMOUNT, description=(
         "the most the period's estimated bill (base fee included) should reach, in minor units "
         "of the plan's currency (cents for USD)"))
-    thresholds: list[int] = Field(list(DEFAULT_THRESHOLDS), max_length=MAX_THRESHOLDS, description=(
+    thresholds: list[StrictInt] = Field(list(DEFAULT_THRESHOLDS), max_length=MAX_THRESHOLDS, description=(
         "percentages of `amount`; each one reached sends one `budget_threshold` notice per period"))
-    hard_stop: bool = Field(False, description=(
+    hard_stop: StrictBool = Field(False, description=(
         "refuse (429 spend-cap-reached) a request whose price would take the estimated bill past "
         "`amount`, until the period ends"))
 
