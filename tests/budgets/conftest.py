@@ -77,7 +77,8 @@ class Api:
 async def api(settings: Settings, tmp_path: Path) -> AsyncIterator[Api]:
     plans = tmp_path / "plans.toml"
     plans.write_text(BUNDLED_PLANS_FILE.read_text() + BUDGET_PLANS)
-    app = create_app(settings.model_copy(update={"plans_file": plans}))
+    # The lifespan's own budget checks stay out of the way: the tests run them with their clock.
+    app = create_app(settings.model_copy(update={"plans_file": plans, "budget_check_interval_seconds": 86400}))
     async with LifespanManager(app) as manager:
         state = manager._state  # type: ignore[attr-defined]
         hot_path: HotPath = state["hot_path"]

@@ -94,7 +94,7 @@ async def budget_periods(session: AsyncSession, resources: Resources) -> list[Bu
     )).all()
     by_customer: dict[uuid.UUID, list[tuple[Budget, str, Subscription, SubscriptionItem]]] = {}
     for row in rows:
-        by_customer.setdefault(row[0].customer_id, []).append(row._tuple())
+        by_customer.setdefault(row[0].customer_id, []).append(tuple(row))  # type: ignore[arg-type]
     periods = []
     for customer_rows in by_customer.values():
         budget, email = customer_rows[0][0], customer_rows[0][1]
