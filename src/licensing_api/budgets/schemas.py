@@ -95,7 +95,7 @@ class BudgetOut(BudgetStatus):
                     "estimated_amount": 12420,
                     "remaining_amount": 2580,
                     "thresholds_reached": [50, 80],
-                    "stops_at_units": 51000,
+                    "stops_at_units": 51004,
                     "period_start": "2026-11-26T00:43:12Z",
                     "period_end": "2026-12-26T00:43:12Z",
                     "thresholds_notified": [50, 80],

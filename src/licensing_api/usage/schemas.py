@@ -69,7 +69,7 @@ class UsageSummary(BaseModel):
                     "ends_at": None,
                     "budget": {"amount": 15000, "currency": "usd", "thresholds": [50, 80, 100],
                                "hard_stop": True, "estimated_amount": 10420, "remaining_amount": 4580,
-                               "thresholds_reached": [50], "stops_at_units": 51000},
+                               "thresholds_reached": [50], "stops_at_units": 51004},
                 }
             ]
         }
