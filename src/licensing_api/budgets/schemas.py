@@ -104,3 +104,11 @@ class BudgetOut(BudgetStatus):
             ]
         }
     }
+
+
+class BudgetRemoved(BaseModel):
+    customer_id: uuid.UUID
+    removed: bool = True
+
+    model_config = {"json_schema_extra": {"examples": [
+        {"customer_id": "6f1c2a4e-1d7b-4f5e-9a0c-2b8d3e4f5a6b", "removed": True}]}}

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import Customer
+from licensing_api.accounts.service import CustomerNotFound
 from licensing_api.budgets.models import Budget, BudgetNotice
 from licensing_api.budgets.schemas import BudgetChange, BudgetOut, BudgetStatus
 from licensing_api.db import utcnow
@@ -24,10 +25,6 @@ from licensing_api.usage.tally import UsageTally
 
 class BudgetNotSet(NotFound):
     slug, title = "budget-not-set", "No budget set"
-
-
-class CustomerNotFound(NotFound):
-    slug, title = "customer-not-found", "Customer not found"
 
 
 async def find_budget(session: AsyncSession, customer_id: uuid.UUID) -> Budget | None:
