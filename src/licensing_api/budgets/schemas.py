@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, Field, StrictBool, StrictInt, field_validator
+from annotated_types import Ge, Le
+from pydantic import BaseModel, BeforeValidator, Field, StrictBool, Strict, field_validator
 
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.budgets.models import DEFAULT_THRESHOLDS, Budget
@@ -16,14 +18,27 @@ MAX_THRESHOLD_PERCENT = 1000  # a threshold may sit above the budget (no hard st
 MAX_THRESHOLDS = 10
 
 
+
+def _json_integer(value: object) -> object:
+    """JSON Schema's integer: `12` or `12.0`, never `"12"` or `true` (StrictInt refuses those)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+WholeNumber = Annotated[int, Strict(), BeforeValidator(_json_integer)]
+ThresholdPercent = Annotated[int, Strict(), Ge(1), Le(MAX_THRESHOLD_PERCENT), BeforeValidator(_json_integer)]
+
+
 class BudgetChange(BaseModel):
     """A budget for every billing period, replacing the one set before (if any)."""
 
-    amount: StrictInt = Field(ge=1, le=MAX_BUDGET_AMOUNT, description=(
+    amount: WholeNumber = Field(ge=1, le=MAX_BUDGET_AMOUNT, description=(
         "the most the period's estimated bill (base fee included) should reach, in minor units "
         "of the plan's currency (cents for USD)"))
-    thresholds: list[StrictInt] = Field(list(DEFAULT_THRESHOLDS), max_length=MAX_THRESHOLDS, description=(
-        "percentages of `amount`; each one reached sends one `budget_threshold` notice per period"))
+    thresholds: list[ThresholdPercent] = Field(
+        list(DEFAULT_THRESHOLDS), max_length=MAX_THRESHOLDS, json_schema_extra={"uniqueItems": True},
+        description="percentages of `amount`; each one reached sends one `budget_threshold` notice per period")
     hard_stop: StrictBool = Field(False, description=(
         "refuse (429 spend-cap-reached) a request whose price would take the estimated bill past "
         "`amount`, until the period ends"))
@@ -36,8 +51,6 @@ class BudgetChange(BaseModel):
     @field_validator("thresholds")
     @classmethod
     def _thresholds(cls, value: list[int]) -> list[int]:
-        if any(not 1 <= t <= MAX_THRESHOLD_PERCENT for t in value):
-            raise ValueError(f"each threshold is a percentage from 1 to {MAX_THRESHOLD_PERCENT}")
         if len(set(value)) != len(value):
             raise ValueError("list each threshold once")
         return sorted(value)
