@@ -16,9 +16,9 @@ from licensing_api.api_docs import install_offline_docs
 from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.bots.router import router as bots_router
+from licensing_api.bots.runtime import open_bots
 from licensing_api.budgets.notices import budget_check_task
 from licensing_api.budgets.router import router as budget_router
-from licensing_api.bots.runtime import open_bots
 from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
 from licensing_api.dashboard.router import install_dashboard

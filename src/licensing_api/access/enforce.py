@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NoReturn
 
 from licensing_api.access.ratelimit import KeyRateLimiter
 from licensing_api.access.records import AccessRecord
@@ -62,7 +63,7 @@ class Enforcement:
                     headers={"Retry-After": str(wait)},
                 )
 
-    def _refuse_spend(self, record: AccessRecord, now: float) -> None:
+    def _refuse_spend(self, record: AccessRecord, now: float) -> NoReturn:
         target, stop = record.target, record.spend_stop
         assert target is not None and stop is not None
         so_far = bill_of(target.plan, self.tally.units_this_period(target.period_field))
