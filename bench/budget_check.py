@@ -27,7 +27,7 @@ from licensing_api.settings import BUNDLED_PLANS_FILE
 from licensing_api.usage.tally import UsageTally
 
 
-ROUNDS = 10
+ROUNDS = 50
 
 
 def records() -> tuple[AccessRecord, AccessRecord]:
