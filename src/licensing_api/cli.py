@@ -9,6 +9,7 @@ from licensing_api.accounts.cli import reconcile_command
 from licensing_api.billing.cli import customers_app, plans_app
 from licensing_api.billing.lifecycle_cli import change_plan_command, reinstate_command
 from licensing_api.bots.cli import bots_app
+from licensing_api.budgets.cli import budgets_app
 from licensing_api.cli_support import fail_on_config_errors, warn_about_unknown_settings
 from licensing_api.db_cli import db_app
 from licensing_api.gateway.cli import gateway
@@ -33,6 +34,7 @@ customers_app.command("reinstate")(reinstate_command)
 app.add_typer(customers_app, name="customers")
 app.add_typer(keys_app, name="keys")
 app.add_typer(bots_app, name="bots")
+app.add_typer(budgets_app, name="budgets")
 app.add_typer(usage_app, name="usage")
 app.add_typer(crawlers_app, name="crawlers")
 app.command("reconcile")(reconcile_command)

@@ -17,6 +17,8 @@ from licensing_api.billing.plan_router import router as plan_router
 from licensing_api.billing.plans import load_catalogue
 from licensing_api.bots.router import router as bots_router
 from licensing_api.bots.runtime import open_bots
+from licensing_api.budgets.notices import budget_check_task
+from licensing_api.budgets.router import router as budget_router
 from licensing_api.console.router import install_console
 from licensing_api.content.router import CONTENT_ROUTES
 from licensing_api.content.router import router as content_router
@@ -73,7 +75,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         async with writing_access_log(access_log), open_resources(
             settings, catalogue, keep_embedded_redis=True
         ) as resources:
-            async with grace_check_task(resources), run_usage_flusher(resources), AsyncExitStack() as stack:
+            async with grace_check_task(resources), budget_check_task(resources), run_usage_flusher(resources), \
+                    AsyncExitStack() as stack:
                 bots = await stack.enter_async_context(open_bots(resources))
                 content = await stack.enter_async_context(site_content(settings)) if settings.origin_url else None
                 hot_path = await stack.enter_async_context(open_hot_path(app, resources, bots, content))
@@ -110,6 +113,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(bots_router)
     app.include_router(plan_router)
+    app.include_router(budget_router)
     app.include_router(admin_router)
     install_dashboard(app, settings)
     install_console(app, settings)

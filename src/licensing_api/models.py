@@ -3,6 +3,7 @@
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.billing.models import Plan, PlanKind, Subscription, SubscriptionItem, SubscriptionItemKind
 from licensing_api.bots.models import Bot, BotKey, BotStatus
+from licensing_api.budgets.models import Budget, BudgetNotice
 from licensing_api.db import Base
 from licensing_api.keys.models import ApiKey, KeyKind, KeyStatus
 from licensing_api.olp.models import LicenseToken
@@ -20,6 +21,8 @@ __all__ = [
     "Bot",
     "BotKey",
     "BotStatus",
+    "Budget",
+    "BudgetNotice",
     "Customer",
     "KeyDailyUsage",
     "KeyKind",

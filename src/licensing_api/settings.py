@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     grace_check_interval_seconds: float = Field(
         60, description="how often past-due customers whose grace period ended are suspended"
     )
+    budget_check_interval_seconds: float = Field(
+        30, description="how often budgets are checked against their thresholds (notices)"
+    )
     refund_action: Literal["revoke", "suspend"] = Field(
         "revoke", description="account action when a charge is fully refunded"
     )
@@ -287,6 +290,13 @@ class Settings(BaseSettings):
     def _grace_days(cls, value: int) -> int:
         if not 0 <= value <= 90:
             raise ValueError("use a whole number of days between 0 and 90")
+        return value
+
+    @field_validator("budget_check_interval_seconds")
+    @classmethod
+    def _budget_check_interval(cls, value: float) -> float:
+        if not 0.05 <= value <= 86400:
+            raise ValueError("use a number of seconds between 0.05 and 86400")
         return value
 
     @field_validator("grace_check_interval_seconds")

@@ -10,6 +10,9 @@ CRAWLER_OPERATIONS = [
     ("/v1/keys", "get"),
     ("/v1/keys", "post"),
     ("/v1/keys/{key_id}", "delete"),
+    ("/v1/budget", "get"),
+    ("/v1/budget", "put"),
+    ("/v1/budget", "delete"),
 ]
 
 

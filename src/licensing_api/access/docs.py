@@ -11,6 +11,7 @@ from licensing_api.access.responses import (
     KeyRevoked,
     NoSubscription,
     RateLimited,
+    SpendCapReached,
     UsageCapReached,
 )
 from licensing_api.errors import ProblemError, ServiceUnavailable, problem_responses
@@ -82,6 +83,8 @@ EXAMPLE_DETAILS = {
     "UsageCapReached": "the plan's 5000 requests for this period are used up; "
     "the next period starts at 2026-12-26T00:43:12Z",
     "RateLimited": "at most 50 requests per second per key",
+    "SpendCapReached": "this request would take the period's estimated bill past the budget of "
+    "15000 (minor units, USD); the next period starts at 2026-12-26T00:43:12Z",
     "TooManyFailedKeyLookups": "too many unknown or malformed API keys from this address; retry in 42 s",
     "BotSignatureRequired": "this key is bound to a bot key: sign the request (Web Bot Auth)",
     "BotSignatureInvalid": "the signature does not verify",
@@ -95,7 +98,7 @@ AUTHENTICATION_ERRORS = (
     BotSignatureRequired, BotSignatureInvalid, ServiceUnavailable,
 )
 LICENSING_ERRORS = (
-    AccountSuspended, AccountRevoked, NoSubscription, UsageCapReached, RateLimited,
+    AccountSuspended, AccountRevoked, NoSubscription, SpendCapReached, UsageCapReached, RateLimited,
     PriceNotAccepted, ConflictingPriceHeaders, InvalidCrawlerPriceValue, KeylessSignatureInvalid,
 )
 

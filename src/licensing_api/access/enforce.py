@@ -1,4 +1,4 @@
-"""enforce: account state, plan cap and rate limit, checked against the cached record.
+"""enforce: account state, spend budget, plan cap and rate limit, checked against the cached record.
 
 Without a round trip: the plan cap and the per-key rate are spent from this worker's leases
 of the global limits (`access/leases.py`). Refusals raise the problem+json errors of
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+from typing import NoReturn
 
 from licensing_api.access.leases import GlobalLimits
 from licensing_api.access.records import AccessRecord
@@ -17,9 +18,11 @@ from licensing_api.access.responses import (
     AccountSuspended,
     NoSubscription,
     RateLimited,
+    SpendCapReached,
     UsageCapReached,
 )
 from licensing_api.accounts.models import AccountState
+from licensing_api.budgets.spend import bill_of
 from licensing_api.usage.tally import UsageTally
 
 logger = logging.getLogger(__name__)
@@ -33,15 +36,18 @@ class Enforcement:
         self.limits = limits
         self.payment_url = payment_url
 
-    def enforce(self, record: AccessRecord, now: float) -> None:
-        """Raise the refusal a licensed request with this known, good key gets, if any (or
-        LeaseNeeded: this worker must take a lease of the global limits first)."""
+    def enforce(self, record: AccessRecord, now: float, units: int = 1) -> None:
+        """Raise the refusal a licensed request of `units` units with this known, good key
+        gets, if any (or LeaseNeeded: this worker must take a lease of the global limits first)."""
         if record.account_state != ACTIVE:
             self._enforce_account_state(record, now)
         target = record.target
         if target is None:
             raise NoSubscription("this account has no subscription; choose a plan to get access")
         plan = target.plan
+        stop = record.spend_stop
+        if stop is not None and units and self.tally.units_this_period(target.period_field) + units > stop.last_unit:
+            self._refuse_spend(record, now)
         if plan.cap_units is not None and self.limits.cap_reached(target, plan.cap_units):
             wait = max(1, math.ceil(target.period_end_epoch - now))
             raise UsageCapReached(
@@ -56,6 +62,18 @@ class Enforcement:
                     f"at most {plan.rate_limit_per_second} requests per second per key",
                     headers={"Retry-After": str(wait)},
                 )
+
+    def _refuse_spend(self, record: AccessRecord, now: float) -> NoReturn:
+        target, stop = record.target, record.spend_stop
+        assert target is not None and stop is not None
+        so_far = bill_of(target.plan, self.tally.units_this_period(target.period_field))
+        raise SpendCapReached(
+            f"this request would take the period's estimated bill past the budget of {stop.budget_amount} "
+            f"(minor units, {stop.currency.upper()}); the next period starts at {target.period_end_text}",
+            headers={"Retry-After": str(max(1, math.ceil(target.period_end_epoch - now)))},
+            budget=stop.budget_amount, amount_so_far=so_far, currency=stop.currency,
+            period_end=target.period_end_text,
+        )
 
     def _enforce_account_state(self, record: AccessRecord, now: float) -> None:
         state = record.account_state

@@ -101,7 +101,7 @@ class AccessGuard:
 
     def decide(self, record: AccessRecord, path: str, limit_headers: list[tuple[bytes, bytes]] | None) -> Grant:
         price = self.pricing.price(path, record, limit_headers)
-        self.enforcement.enforce(record, self.clock())
+        self.enforcement.enforce(record, self.clock(), price.units)
         return record, price
 
     def meter(self, grant: Grant) -> list[tuple[bytes, bytes]]:

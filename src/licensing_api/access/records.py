@@ -17,6 +17,8 @@ from licensing_api.accounts.models import Customer
 from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanCatalogue, PlanSpec
 from licensing_api.billing.provisioning import usage_item_of
+from licensing_api.budgets.models import Budget
+from licensing_api.budgets.spend import SpendStop, spend_stop
 from licensing_api.keys.models import ApiKey
 from licensing_api.standards.webbotauth import BotKey
 from licensing_api.usage.redis_keys import item_period_field
@@ -48,16 +50,18 @@ class AccessRecord:
     grace_until_epoch: float | None  # past_due access ends here (compared on each request)
     target: UsageTarget | None  # None: the customer has no subscription yet
     bot_key: BotKey | None  # Web Bot Auth: requests must be signed by this key
+    spend_stop: SpendStop | None = None  # the budget's hard stop under the target's plan
 
 
 async def load_access_record(
     session: AsyncSession, catalogue: PlanCatalogue, digest: str
 ) -> AccessRecord | None:
-    """The record for a key digest, or None if no key has it. One query."""
+    """The record for a key digest, or None if no key has it. One query (with the budget)."""
     rows = (
         await session.execute(
-            select(ApiKey, Customer, Subscription, SubscriptionItem)
+            select(ApiKey, Customer, Subscription, SubscriptionItem, Budget)
             .join(Customer, Customer.id == ApiKey.customer_id)
+            .outerjoin(Budget, Budget.customer_id == Customer.id)
             .outerjoin(Subscription, Subscription.customer_id == Customer.id)
             .outerjoin(SubscriptionItem, SubscriptionItem.subscription_id == Subscription.id)
             .where(ApiKey.digest == digest)
@@ -65,7 +69,7 @@ async def load_access_record(
     ).all()
     if not rows:
         return None
-    key, customer = rows[0][0], rows[0][1]
+    key, customer, budget = rows[0][0], rows[0][1], rows[0][4]
     subscriptions = {row[2].id: row[2] for row in rows if row[2] is not None}
     target = None
     if subscriptions:
@@ -86,6 +90,10 @@ async def load_access_record(
         grace_until_epoch=customer.grace_until.timestamp() if customer.grace_until else None,
         target=target,
         bot_key=BotKey.from_jwk(key.bot_public_key) if key.bot_public_key else None,
+        spend_stop=(
+            spend_stop(target.plan, budget.amount, budget.hard_stop)
+            if budget is not None and target is not None else None
+        ),
     )
 
 

@@ -60,6 +60,13 @@ class UsageCapReached(ProblemError):
     status, slug, title = 429, "usage-cap-reached", "Plan usage cap reached"
 
 
+class SpendCapReached(ProblemError):
+    """The customer's budget with its hard stop on (`GET/PUT /v1/budget`): carries
+    `budget`, `amount_so_far` (minor units), `currency` and `period_end`."""
+
+    status, slug, title = 429, "spend-cap-reached", "Spend cap reached"
+
+
 class RateLimited(ProblemError):
     status, slug, title = 429, "rate-limited", "Rate limit exceeded"
 

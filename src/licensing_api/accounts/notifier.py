@@ -1,4 +1,5 @@
-"""Customer notices about account state: payment failed, suspended, reactivated, revoked.
+"""Customer notices about account state (payment failed, suspended, reactivated, revoked) and
+spend (a budget threshold reached, `budgets/notices.py`).
 
 `create_notifier(settings)` picks the channel by `NOTIFIER`: `log` (a structured log line,
 the default), `webhook` (a JSON POST to `NOTIFIER_WEBHOOK_URL`, e.g. a mail service or
@@ -35,6 +36,7 @@ class NoticeKind(enum.StrEnum):
     SUSPENDED = "suspended"
     REACTIVATED = "reactivated"
     REVOKED = "revoked"
+    BUDGET_THRESHOLD = "budget_threshold"
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,8 +46,11 @@ class AccountNotice:
     email: str
     reason: str
     grace_until: datetime | None = None
+    details: dict[str, Any] | None = None  # kind-specific fields, also in the JSON body
 
     def subject(self) -> str:
+        if self.kind is NoticeKind.BUDGET_THRESHOLD and self.details:
+            return f"Your spend reached {self.details['threshold']}% of your budget"
         return {
             NoticeKind.PAYMENT_FAILED: "Your payment failed: please update your card",
             NoticeKind.SUSPENDED: "Your content license is suspended for non-payment",
@@ -64,6 +69,14 @@ class AccountNotice:
             return "Your API keys answer 402 until the open invoice is paid."
         if self.kind is NoticeKind.REACTIVATED:
             return "Thank you: your payment arrived and your API keys work again."
+        if self.kind is NoticeKind.BUDGET_THRESHOLD and self.details:
+            stop = (" With the hard stop on, requests that would take it past the budget are "
+                    "refused until the period ends." if self.details.get("hard_stop") else "")
+            return (
+                f"This period's estimated bill is {self.details['amount_display']}, "
+                f"{self.details['threshold']}% or more of your budget of {self.details['budget_display']} "
+                f"(the period ends {self.details['period_end']}).{stop}"
+            )
         return f"Your API keys no longer work ({self.reason})."
 
     def as_json(self) -> dict[str, Any]:
@@ -75,6 +88,7 @@ class AccountNotice:
             "grace_until": self.grace_until.isoformat() if self.grace_until else None,
             "subject": self.subject(),
             "text": self.text(),
+            **(self.details or {}),
         }
 
 

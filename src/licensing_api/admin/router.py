@@ -21,6 +21,8 @@ from licensing_api.billing.plan_change import (
 from licensing_api.billing.plan_schemas import PlanChangeOut, PlanChangeRequest
 from licensing_api.billing.reinstatement import NotReinstatable, reinstate
 from licensing_api.billing.service import PlanNotFound, PlanNotSynced
+from licensing_api.budgets.schemas import BudgetChange, BudgetOut, BudgetRemoved
+from licensing_api.budgets.service import BudgetNotSet, budget_overview, clear_budget, set_budget
 from licensing_api.dependencies import CatalogueDep, ResourcesDep, SessionDep
 from licensing_api.errors import ProblemError, problem_responses
 from licensing_api.keys.models import KeyStatus
@@ -225,3 +227,37 @@ async def retry_usage_report(report_id: ReportId, session: SessionDep) -> UsageR
 )
 async def retry_failed_usage_reports(session: SessionDep) -> RetryResult:
     return RetryResult(retried=await service.retry_failed_reports(session))
+
+
+@router.get(
+    "/customers/{customer_id}/budget",
+    summary="A customer's budget and where the current period stands against it",
+    response_model=BudgetOut,
+    responses=admin_errors(BudgetNotSet),
+)
+async def get_customer_budget(customer_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> BudgetOut:
+    return await budget_overview(session, resources, customer_id)
+
+
+@router.put(
+    "/customers/{customer_id}/budget",
+    summary="Set a customer's budget, thresholds and hard stop (every worker's cache is invalidated)",
+    response_model=BudgetOut,
+    responses=admin_errors(service.CustomerNotFound),
+)
+async def put_customer_budget(
+    customer_id: uuid.UUID, change: BudgetChange, session: SessionDep, resources: ResourcesDep
+) -> BudgetOut:
+    await set_budget(session, resources, customer_id, change)
+    return await budget_overview(session, resources, customer_id)
+
+
+@router.delete(
+    "/customers/{customer_id}/budget",
+    summary="Remove a customer's budget (no more notices, no hard stop)",
+    response_model=BudgetRemoved,
+    responses=admin_errors(BudgetNotSet),
+)
+async def delete_customer_budget(customer_id: uuid.UUID, session: SessionDep, resources: ResourcesDep) -> BudgetRemoved:
+    await clear_budget(session, resources, customer_id)
+    return BudgetRemoved(customer_id=customer_id)

@@ -15,6 +15,7 @@ from licensing_api.billing.pricing import format_amount
 from licensing_api.dashboard import service
 from licensing_api.dashboard.auth import worker_tally
 from licensing_api.dashboard.billing import recent_invoices
+from licensing_api.dashboard.budget import amount_for_form
 from licensing_api.dashboard.chart import daily_bar_chart
 from licensing_api.dashboard.sessions import (
     COOKIE_PATH,
@@ -41,6 +42,7 @@ NO_STORE = {"Cache-Control": "no-store"}
 def templates() -> Jinja2Templates:
     environment = Jinja2Templates(directory=str(PACKAGE_DIR / "templates" / "dashboard"))
     environment.env.filters["money"] = format_amount
+    environment.env.filters["major"] = amount_for_form
     environment.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
     environment.env.filters["day"] = lambda value: value.strftime("%Y-%m-%d") if value else "—"
     return environment

@@ -31,9 +31,11 @@ from licensing_api.billing.plan_change import (
     change_plan,
 )
 from licensing_api.billing.service import PlanNotFound, PlanNotSynced
+from licensing_api.budgets.service import BudgetNotSet, clear_budget, set_budget
 from licensing_api.dashboard import service
 from licensing_api.dashboard.auth import CodecDep, CsrfRejected, SessionCookieDep, require_csrf
 from licensing_api.dashboard.billing import NoStripeCustomer, billing_portal_url
+from licensing_api.dashboard.budget import InvalidBudgetForm, budget_change_from_form
 from licensing_api.dashboard.pages import (
     NO_STORE,
     dashboard_page,
@@ -71,6 +73,8 @@ NOTICES = {
     "plan-scheduled": "Plan change scheduled for the end of this billing period.",
     "plan-change-canceled": "The scheduled plan change is canceled.",
     "signed-out": "You are signed out.",
+    "budget-saved": "Budget saved. Every worker applies it within a second.",
+    "budget-removed": "Budget removed: no more notices, no hard stop.",
 }
 HTML = {"content": {"text/html": {}}}
 FORM_EXPIRED: dict[int | str, dict[str, Any]] = {
@@ -339,6 +343,53 @@ async def change_plan_from_dashboard(
     if result.canceled_scheduled_change:
         return redirect("/dashboard?done=plan-change-canceled")
     return redirect("/dashboard?done=" + ("plan-changed" if when is ChangeWhen.NOW else "plan-scheduled"))
+
+
+@router.post(
+    "/budget",
+    summary="Set the budget per period, its alert thresholds and the hard stop",
+    responses={
+        303: {"description": "Saved: to the dashboard with a notice"},
+        400: {"description": "A bad amount or threshold: the dashboard with the reason", **HTML},
+        **FORM_EXPIRED,
+    },
+)
+async def set_budget_from_dashboard(
+    request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+    amount: Annotated[str, Form(max_length=40)] = "",
+    thresholds: Annotated[str, Form(max_length=200)] = "",
+    hard_stop: Annotated[str, Form(max_length=10)] = "",
+) -> Response:
+    signed_in = require_csrf(dashboard_session, codec, csrf_token)
+    try:
+        async with unit_of_work(resources) as db:
+            currency = await service.plan_currency(db, resources, signed_in.customer_id)
+            change = budget_change_from_form(amount, thresholds, hard_stop == "on", currency)
+            await set_budget(db, resources, signed_in.customer_id, change)
+    except InvalidBudgetForm as exc:
+        return await dashboard_page(request, codec, resources, signed_in, error=exc.detail, status_code=exc.status)
+    logger.info("dashboard_budget_saved", extra=_ids(signed_in.customer_id, signed_in.key_id))
+    return redirect("/dashboard?done=budget-saved")
+
+
+@router.post(
+    "/budget/remove",
+    summary="Remove the budget (no more notices, no hard stop)",
+    responses={303: {"description": "Removed: to the dashboard with a notice"},
+               404: {"description": "No budget set", **HTML}, **FORM_EXPIRED},
+)
+async def remove_budget_from_dashboard(
+    request: Request, codec: CodecDep, resources: ResourcesDep, dashboard_session: SessionCookieDep,
+    csrf_token: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    signed_in = require_csrf(dashboard_session, codec, csrf_token)
+    try:
+        async with unit_of_work(resources) as db:
+            await clear_budget(db, resources, signed_in.customer_id)
+    except BudgetNotSet as exc:
+        return await dashboard_page(request, codec, resources, signed_in, error=exc.detail, status_code=exc.status)
+    return redirect("/dashboard?done=budget-removed")
 
 
 @router.post(

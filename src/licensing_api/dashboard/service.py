@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import Customer
+from licensing_api.billing.models import Subscription
 from licensing_api.billing.plans import PlanSpec
 from licensing_api.bots.service import list_bots
 from licensing_api.dashboard.bots import BotRow, PathPrice, bot_rows, path_prices
@@ -25,6 +26,7 @@ from licensing_api.db import utcnow
 from licensing_api.keys.models import ApiKey, KeyStatus
 from licensing_api.keys.service import digest_of, is_well_formed, list_keys
 from licensing_api.resources import Resources
+from licensing_api.standards.pricing_step import main_currency
 from licensing_api.usage.key_counters import key_day_units, last_used_marks
 from licensing_api.usage.models import KeyDailyUsage
 from licensing_api.usage.schemas import UsageSummary
@@ -194,3 +196,13 @@ async def _last_used(resources: Resources, keys: list[ApiKey]) -> dict[uuid.UUID
 def _days_between(start: datetime, end: datetime) -> list[date]:
     first, last = start.astimezone(UTC).date(), end.astimezone(UTC).date()
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
+
+
+async def plan_currency(session: AsyncSession, resources: Resources, customer_id: uuid.UUID) -> str:
+    """The currency of the customer's latest plan (a budget is in it); the catalogue's main
+    currency before the customer has a plan."""
+    plan_id = await session.scalar(
+        select(Subscription.plan_id).where(Subscription.customer_id == customer_id)
+        .order_by(Subscription.created_at.desc(), Subscription.id.desc()).limit(1))
+    plan = resources.catalogue.get(plan_id) if plan_id is not None else None
+    return plan.currency if plan is not None else main_currency(resources.catalogue)

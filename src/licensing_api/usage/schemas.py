@@ -7,6 +7,8 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
+from licensing_api.budgets.schemas import BudgetStatus
+
 
 class ScheduledChange(BaseModel):
     """A plan change waiting for the period end (`POST /v1/subscription/plan`)."""
@@ -40,6 +42,7 @@ class UsageSummary(BaseModel):
         "`now` change) plus the next period's base fee (the scheduled plan's, if any)"))
     scheduled_change: ScheduledChange | None = Field(None, description="a plan change waiting for the period end")
     ends_at: datetime | None = Field(None, description="the subscription ends then (canceled at period end)")
+    budget: BudgetStatus | None = Field(None, description="the spend budget against this period's estimate (`/v1/budget`)")
 
     model_config = {
         "json_schema_extra": {
@@ -64,6 +67,9 @@ class UsageSummary(BaseModel):
                     "scheduled_change": {"plan_id": "premium", "plan_name": "Premium",
                                          "effective_at": "2026-12-26T00:43:12Z"},
                     "ends_at": None,
+                    "budget": {"amount": 15000, "currency": "usd", "thresholds": [50, 80, 100],
+                               "hard_stop": True, "estimated_amount": 10420, "remaining_amount": 4580,
+                               "thresholds_reached": [50], "stops_at_units": 51004},
                 }
             ]
         }

@@ -17,6 +17,8 @@ from licensing_api.billing.models import Subscription, SubscriptionItem
 from licensing_api.billing.plans import PlanCatalogue, PlanSpec
 from licensing_api.billing.pricing import estimate_bill, format_amount
 from licensing_api.billing.provisioning import usage_item_of
+from licensing_api.budgets.models import Budget
+from licensing_api.budgets.schemas import BudgetStatus
 from licensing_api.errors import NotFound
 from licensing_api.usage.redis_keys import item_period_field, period_totals_of
 from licensing_api.usage.schemas import ScheduledChange, UsageSummary
@@ -59,7 +61,9 @@ async def current_usage(
     bill = estimate_bill(plan, units)
     earlier = await _earlier_usage_amount(redis, redis_key_prefix, catalogue, subscription, items, item)
     scheduled = _scheduled_change(catalogue, subscription)
+    budget = await session.get(Budget, customer_id)
     return UsageSummary(
+        budget=BudgetStatus.of(budget, plan, bill.total_amount) if budget is not None else None,
         earlier_usage_amount=earlier,
         next_invoice_amount=bill.usage_amount + earlier + _next_base_fee(catalogue, subscription, plan),
         scheduled_change=scheduled,
