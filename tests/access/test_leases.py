@@ -69,7 +69,9 @@ def record(rate: int | None = None, cap: int | None = None, item: uuid.UUID | No
 
 def worker(redis: Redis, prefix: str, clock: Clock | None = None) -> GlobalLimits:
     clock = clock or Clock()
-    return GlobalLimits(redis, prefix, UsageTally(redis, prefix), INTERVAL, clock=clock, bucket_clock=clock)
+    # A first lease takes the whole burst here, for round figures; the share is tested below.
+    return GlobalLimits(redis, prefix, UsageTally(redis, prefix), INTERVAL, clock=clock, bucket_clock=clock,
+                        rate_lease_share=1)
 
 
 def admitted(limits: GlobalLimits, rec: AccessRecord, requests: int) -> int:
@@ -117,6 +119,41 @@ async def test_a_first_lease_takes_the_burst_and_a_second_worker_finds_the_bucke
     assert admitted(ours, rec, 15) == 10
     assert admitted(theirs, rec, 5) == 0  # one bucket for the key, whatever the worker
     assert await bucket(redis, prefix, rec) < 1
+
+
+async def serve_one(limits: GlobalLimits, rec: AccessRecord) -> bool:
+    """One request as the guard handles it: a missing or spent lease is prepared, then decided."""
+    rate = rec.target.plan.rate_limit_per_second  # type: ignore[union-attr]
+    for _ in range(leases.PREPARE_ROUNDS):
+        try:
+            return limits.take_token(rec.key_id_text, rate, NOW) == 0  # type: ignore[arg-type]
+        except LeaseNeeded:
+            await limits.prepare(rec)
+    return False
+
+
+async def test_workers_starting_together_each_get_a_share_of_the_burst(redis, prefix):
+    """A key well under its rate is never refused because another worker holds the burst."""
+    rec = record(rate=8)
+    clock = Clock()
+    ours, theirs = (GlobalLimits(redis, prefix, UsageTally(redis, prefix), INTERVAL, clock=clock,
+                                 bucket_clock=clock) for _ in range(2))
+    served = [await serve_one(worker_, rec) for _ in range(4) for worker_ in (ours, theirs)]
+    assert served == [True] * 8  # the whole burst, alternating between the workers
+    assert not await serve_one(ours, rec) and not await serve_one(theirs, rec)  # and not one more
+    assert await bucket(redis, prefix, rec) < 1
+
+
+async def test_a_worker_that_found_the_bucket_empty_asks_again_once_a_token_refilled(redis, prefix):
+    rec = record(rate=10)
+    clock = Clock()
+    ours, theirs = worker(redis, prefix, clock), worker(redis, prefix, clock)
+    await ours.prepare(rec)  # the whole burst
+    await theirs.prepare(rec)  # nothing left
+    assert theirs.take_token(rec.key_id_text, 10, NOW) == 1  # refused here, no round trip
+    clock.now += 0.1  # one token refills
+    assert await serve_one(theirs, rec)
+    assert not await serve_one(theirs, rec)
 
 
 async def test_concurrent_first_requests_share_one_round_trip(redis, prefix):

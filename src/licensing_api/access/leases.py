@@ -49,6 +49,13 @@ logger = logging.getLogger(__name__)
 LEASE_WINDOW_INTERVALS = 3  # a lease is spent within this many renewal intervals, or lapses
 LEASE_HEADROOM = 2  # a renewal asks for this many intervals of the demand it saw
 FIRST_CAP_LEASE_UNITS = 10  # an item's first lease on a worker (later ones follow the demand)
+# A key's first lease, or a top-up of a spent one, takes this share of the burst, so that
+# workers starting together each find tokens (one taking the whole burst refused the others
+# a key well under its rate until their next renewal). Renewals then follow the demand.
+RATE_LEASE_SHARE = 4
+# A worker that found a key's bucket empty refuses it locally, then asks again once a token
+# could have refilled (at most this often: a key far over its rate costs few round trips).
+EXHAUSTED_RETRY_SECONDS = 0.05
 PREPARE_ROUNDS = 3  # requests that waited together for a top-up may spend it before some of them
 MARKER_TTL_SECONDS = 600
 CAP_TTL_AFTER_PERIOD_SECONDS = 86_400
@@ -149,6 +156,7 @@ class Lease:
 class RateLease(Lease):
     rate: int = 0
     spent: int = 0  # requests admitted
+    retry_at: float = 0.0  # exhausted: refused here until then, then a top-up is tried
 
 
 @dataclass(slots=True)
@@ -177,6 +185,7 @@ class GlobalLimits:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
         bucket_clock: Callable[[], float] | None = None,
+        rate_lease_share: int = RATE_LEASE_SHARE,
     ) -> None:
         """`clock`: lease expiry; `wall_clock`: period ends; `bucket_clock`: refills of the
         buckets in Redis (None: Redis's own clock, the one every host shares)."""
@@ -188,6 +197,7 @@ class GlobalLimits:
         self.clock = clock
         self.wall_clock = wall_clock
         self.bucket_clock = bucket_clock
+        self.rate_lease_share = rate_lease_share
         self.worker_id = uuid.uuid4().hex[:16]
         self.degraded = False  # the last renewal failed: each worker limits on its own
         self.fallback = KeyRateLimiter()
@@ -213,7 +223,7 @@ class GlobalLimits:
         if lease.spent < lease.covered and self.clock() < lease.expires:
             lease.spent += 1
             return 0
-        if lease.exhausted:  # Redis had no token left at the last renewal: refused here
+        if lease.exhausted and self.clock() < lease.retry_at:  # Redis had no token left: refused here
             return 1
         raise LeaseNeeded
 
@@ -248,7 +258,8 @@ class GlobalLimits:
         now = self.clock()
         if plan.rate_limit_per_second is not None:
             rate = self._rates.get(record.key_id_text)
-            if rate is None or not (rate.exhausted or (rate.spent < rate.covered and now < rate.expires)):
+            if rate is None or not ((rate.exhausted and now < rate.retry_at)
+                                    or (rate.spent < rate.covered and now < rate.expires)):
                 return False
         if plan.cap_units is not None:
             cap = self._caps.get(target.period_field)
@@ -286,8 +297,10 @@ class GlobalLimits:
         if rate is not None:
             key_id = record.key_id_text
             rate_lease = self._rates.get(key_id) or RateLease(0, now, now, rate=rate)
-            if not (rate_lease.exhausted or (rate_lease.spent < rate_lease.covered and now < rate_lease.expires)):
-                settled = self._top_up(rate_lease, rate_lease.spent, max(rate, 1))
+            if not ((rate_lease.exhausted and now < rate_lease.retry_at)
+                    or (rate_lease.spent < rate_lease.covered and now < rate_lease.expires)):
+                share = max(1, math.ceil(rate / self.rate_lease_share))
+                settled = self._top_up(rate_lease, rate_lease.spent, share)
                 calls.append(self._rate_call(key_id, rate_lease, settled, self._renewals))
                 taken.append((rate_lease, self._rates, key_id))  # type: ignore[arg-type]
         cap = plan.cap_units
@@ -395,6 +408,8 @@ class GlobalLimits:
         granted, left = int(reply[0]), int(reply[1])
         lease.covered += granted
         lease.exhausted = left <= 0
+        if lease.exhausted and isinstance(lease, RateLease):
+            lease.retry_at = self.clock() + max(1 / max(lease.rate, 1), EXHAUSTED_RETRY_SECONDS)
         if granted:
             lease.expires = sent_at + self.window  # measured from before the request: never later than Redis's
 
