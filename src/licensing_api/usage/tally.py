@@ -159,15 +159,13 @@ class UsageTally:
         than one, or none) of content `path`; returns the units of the period including it."""
         if not self._day_start <= now < self._day_end:
             self._start_day(now)
-        if path is not None and units:
+        if units and path is not None:
             paths = self._path_units
             served = paths.get(path)
-            if served is None:
-                served = 0
-                if len(paths) >= self.max_content_paths:
-                    path = redis_keys.OTHER_CONTENT
-                    served = paths.get(path, 0)
-            paths[path] = served + units
+            if served is not None:
+                paths[path] = served + units
+            else:
+                self._add_new_path(path, units)
         use = self._key_use.get(key_id)
         if use is None:
             use = self._key_use[key_id] = [0, now]
@@ -177,6 +175,12 @@ class UsageTally:
         count = tallied[period_field] = tallied.get(period_field, 0) + units
         self._served[period_field] = self._served.get(period_field, 0) + units
         return self._totals.get(period_field, 0) + self._in_flight.get(period_field, 0) + count
+
+    def _add_new_path(self, path: str, units: int) -> None:
+        paths = self._path_units
+        if len(paths) >= self.max_content_paths:
+            path = redis_keys.OTHER_CONTENT
+        paths[path] = paths.get(path, 0) + units
 
     def _start_day(self, now: float) -> None:
         if self._key_use:
