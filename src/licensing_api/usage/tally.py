@@ -245,6 +245,10 @@ class UsageTally:
         """Units per content path this worker has not moved to Redis yet."""
         return sum(self._path_units.values()) + sum(sum(d.values()) for d in self._content_days.values())
 
+    def unmoved_content_of(self, path: str) -> int:
+        """This worker's units of content `path`, every day's, not moved to Redis yet."""
+        return self._path_units.get(path, 0) + sum(d.get(path, 0) for d in self._content_days.values())
+
     def _set_aside_content(self) -> None:
         """The current day's path units join the days waiting for a move."""
         if self._path_units:
