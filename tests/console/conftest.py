@@ -39,6 +39,7 @@ class Console:
         self.resources = resources
         self.hot_path = hot_path
         self.csrf = ""
+        self.app = None  # the FastAPI app, when a test needs its state
 
     async def move_tally(self) -> None:
         """This worker's counted units into Redis now (the per-key-day counters the chart reads)."""
@@ -65,9 +66,9 @@ class Console:
                 session, email or f"console-{uuid.uuid4().hex[:8]}@example.com", self.resources.catalogue.get(plan)
             )
 
-    async def crawl(self, secret: str, times: int, user_agent: str = "GPTBot/1.2") -> list[int]:
+    async def crawl(self, secret: str, times: int, user_agent: str = "GPTBot/1.2", path: str = ARTICLE) -> list[int]:
         headers = {"Authorization": f"Bearer {secret}", "User-Agent": user_agent}
-        return [(await self.http.get(ARTICLE, headers=headers)).status_code for _ in range(times)]
+        return [(await self.http.get(path, headers=headers)).status_code for _ in range(times)]
 
 
 def console_settings(settings, **overrides):
@@ -82,7 +83,9 @@ async def console(settings) -> AsyncIterator[Console]:
     async with LifespanManager(app) as manager:
         async with AsyncClient(transport=ASGITransport(app=manager.app), base_url="http://t") as http:
             state = manager._state  # type: ignore[attr-defined]
-            yield Console(http, state["resources"], state["hot_path"])
+            console = Console(http, state["resources"], state["hot_path"])
+            console.app = app
+            yield console
 
 
 from tests.dashboard.conftest import browser  # noqa: E402,F401  (one headless Chromium per module)

@@ -267,7 +267,14 @@ async def test_the_operator_console_end_to_end(browser, console_service, stripe_
     assert audit[:2] == ["active", "suspended"]  # newest first
     _save(browser, "console-customer-reinstated")
 
+    # Content: the article's units (one a request), this month and the last, once moved to Redis.
     browser.find_element(By.LINK_TEXT, "Content").click()
-    served = wait_for(browser, 'tr[data-route="/v1/content/{path:path}"] .content-served')
-    assert int(served.get_attribute("data-value")) >= sum(REQUESTS.values()) + 1
+    wait_for(browser, "#content-current")
+
+    def article_units() -> int:
+        browser.refresh()
+        cells = browser.find_elements(By.CSS_SELECTOR, f'tr[data-path="{ARTICLE}"] .content-units')
+        return sum(int(c.get_attribute("data-value")) for c in cells)
+
+    _wait_until(lambda: article_units() == sum(REQUESTS.values()) + 1, "the content page did not count the article")
     _save(browser, "console-content")

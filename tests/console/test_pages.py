@@ -5,8 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import re
+import time
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from asgi_lifespan import LifespanManager
@@ -22,7 +23,9 @@ from licensing_api.db import session_scope, utcnow
 from licensing_api.keys.models import ApiKey, KeyStatus
 from licensing_api.main import create_app
 from licensing_api.usage.models import ReportState, UsageReport, UsageWatermark
-from tests.console.conftest import ADMIN_TOKEN, Console, console_settings, value_of
+from tests.console.conftest import ADMIN_TOKEN, ARTICLE, Console, console_settings, value_of
+
+SECOND_ARTICLE = "/v1/content/sourdough-chemistry"
 
 
 async def _customer(console: Console, customer_id) -> Customer:
@@ -314,19 +317,52 @@ async def test_revoking_a_key_refuses_it_and_another_customers_key_is_a_404(cons
 
 
 # -- content, billing health, export -------------------------------------------------------
-async def test_the_content_page_counts_served_requests_by_licensed_route(console):
+LAST_MONTH = datetime(2021, 3, 31, 23, 0, tzinfo=UTC).timestamp()  # fixed days: not today's
+THIS_MONTH = datetime(2021, 4, 2, 12, 0, tzinfo=UTC).timestamp()
+
+
+class ShiftedClock:
+    """Real time's pace from a fixed moment (rate limits still see time pass)."""
+
+    def __init__(self, at: float) -> None:
+        self.set(at)
+
+    def set(self, at: float) -> None:
+        self.offset = at - time.time()
+
+    def __call__(self) -> float:
+        return time.time() + self.offset
+
+
+async def test_the_content_page_shows_items_by_units_this_month_and_the_last(console):
     provisioned = await console.provision()
+    other = await console.provision()
     await console.signed_in()
-    before = (await console.http.get("/console/content")).text
-    served_before = _served(before)
-    await console.crawl(provisioned.first_key.secret, 3)
-    after = (await console.http.get("/console/content")).text
-    assert _served(after) == served_before + 3
+    clock = ShiftedClock(LAST_MONTH)
+    console.hot_path.guard.clock = clock
+    console.app.state.console_clock = clock
+    assert await console.crawl(provisioned.first_key.secret, 2) == [200, 200]
+    clock.set(THIS_MONTH)
+    assert await console.crawl(provisioned.first_key.secret, 3) == [200] * 3
+    assert await console.crawl(other.first_key.secret, 1, path=SECOND_ARTICLE) == [200]
+    await console.move_tally()
+
+    page = (await console.http.get("/console/content")).text
+    current, last = _month(page, "current"), _month(page, "last")
+    assert current[ARTICLE] == 3 and current[SECOND_ARTICLE] == 1
+    assert last[ARTICLE] == 2 and SECOND_ARTICLE not in last
+    assert list(current)[0] == ARTICLE  # most units first
+    assert 'data-first-day="2021-04-01" data-last-day="2021-04-02"' in page
+    assert 'data-first-day="2021-03-01" data-last-day="2021-03-31"' in page
+    assert "not the billing ledger" in " ".join(page.split())
 
 
-def _served(page: str) -> int:
-    match = re.search(r'data-route="/v1/content/\{path:path\}">.*?content-served"[^>]*data-value="(\d+)"', page, re.S)
-    return int(match.group(1)) if match else 0
+def _month(page: str, which: str) -> dict[str, int]:
+    section = page.split(f'id="content-{which}"', 1)[1].split("</section>", 1)[0]
+    return {
+        path: int(units)
+        for path, units in re.findall(r'data-path="([^"]+)">.*?content-units"[^>]*data-value="(\d+)"', section, re.S)
+    }
 
 
 async def test_billing_health_lists_failed_and_retrying_reports_and_retry_makes_one_pending(console):

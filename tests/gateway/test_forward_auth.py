@@ -5,6 +5,7 @@ the origin answered 2xx (each grant once)."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import socket
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -13,9 +14,11 @@ import pytest
 from asgi_lifespan import LifespanManager
 from httpx import ASGITransport, AsyncClient
 
+from licensing_api.gateway.grants import GrantSigner
 from licensing_api.gateway.reports import EdgeReports
 from licensing_api.main import create_app
 from licensing_api.resources import Resources
+from licensing_api.usage.tally import UsageTally
 from tests.access.helpers import new_crawler
 from tests.gateway.site import ARTICLE, FREE_ASSET, HOME, SCIENCE
 from tests.gateway.test_gateway import BROWSER, GPTBOT
@@ -27,6 +30,7 @@ class Api:
     resources: Resources
     reports: EdgeReports
     report_port: int
+    tally: UsageTally
 
 
 def free_udp_port() -> int:
@@ -43,7 +47,7 @@ async def api(gateway_settings) -> AsyncIterator[Api]:
         state = manager._state  # type: ignore[attr-defined]
         transport = ASGITransport(app=manager.app)  # type: ignore[arg-type]
         async with AsyncClient(transport=transport, base_url="http://testserver") as http:
-            yield Api(http, state["resources"], state["edge_reports"], port)
+            yield Api(http, state["resources"], state["edge_reports"], port, state["hot_path"].tally)
 
 
 async def authorize(api: Api, uri: str, headers: dict[str, str] | None = None, method: str = "GET", **params: str):
@@ -122,6 +126,24 @@ async def test_with_reports_only_a_reported_2xx_counts_and_only_once(api):
     await until(lambda: counts.counted + counts.replayed == 3)
     assert (counts.counted, counts.replayed, counts.not_2xx, counts.rejected) == (2, 1, 1, 1)
     assert (await authorize(api, ARTICLE, crawler.headers)).headers["x-usage-units"] == "3"  # 2 reported + this
+
+
+async def test_the_units_of_each_path_are_counted_for_the_content_page_in_both_billing_modes(api):
+    crawler = await new_crawler(api.resources, plan="tiny")
+    assert (await authorize(api, ARTICLE, crawler.headers)).status_code == 200  # counted at once
+    granted = await authorize(api, SCIENCE + "?page=2", crawler.headers, billing="report")
+    assert api.tally.unmoved_content_of(SCIENCE) == 0  # nothing counted before the report
+    report(api, b"licensing-report " + granted.headers["licensing-grant"].encode() + b" 200")
+    await until(lambda: api.reports.counts.counted == 1)
+    assert api.tally.unmoved_content_of(ARTICLE) == 1
+    assert api.tally.unmoved_content_of(SCIENCE) == 3  # the /science/* rule: 3 units; no query string
+
+
+def test_a_grant_issued_before_grants_named_their_path_still_counts_without_one():
+    signer = GrantSigner("grant-secret-0123456789abcdef0123456789")
+    payload = base64.urlsafe_b64encode(b"id-1 item:100 key-1 2 2000000000").rstrip(b"=")
+    use = signer.read(signer._signer.sign(payload), 1_900_000_000)
+    assert use is not None and (use.units, use.path) == (2, None)
 
 
 async def test_render_refusal_renders_it_and_never_counts(api):

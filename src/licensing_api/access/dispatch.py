@@ -72,7 +72,8 @@ def answer_now(route: LicensedRoute, scope: Scope, hot_path: HotPath) -> Answer 
         if grant is None:
             return None
         body = route.serve(hot_path, params)
-        return 200, [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *hot_path.guard.meter(grant)], body
+        return 200, [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()),
+                     *hot_path.guard.meter(grant, scope["path"])], body
     except REFUSALS as refusal:
         return refused(refusal, scope, hot_path.guard.metering.link_header)
 
@@ -84,7 +85,8 @@ async def answer(route: LicensedRoute, scope: Scope, hot_path: HotPath) -> Answe
         guard = hot_path.guard
         grant = guard.admit(scope["headers"], scope["path"]) or await guard.authorize(Request(scope))
         body = route.serve(hot_path, params)
-        return 200, [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()), *guard.meter(grant)], body
+        return 200, [JSON_CONTENT_TYPE, (b"content-length", str(len(body)).encode()),
+                     *guard.meter(grant, scope["path"])], body
     except REFUSALS as refusal:
         return refused(refusal, scope, hot_path.guard.metering.link_header)
 

@@ -104,6 +104,6 @@ class AccessGuard:
         self.enforcement.enforce(record, self.clock(), price.units)
         return record, price
 
-    def meter(self, grant: Grant) -> list[tuple[bytes, bytes]]:
-        """Count a served request (the route answered 2xx); its usage headers."""
-        return self.metering.meter(grant[0], grant[1], self.clock())
+    def meter(self, grant: Grant, path: str) -> list[tuple[bytes, bytes]]:
+        """Count a served request of `path` (the route answered 2xx); its usage headers."""
+        return self.metering.meter(grant[0], grant[1], self.clock(), path)

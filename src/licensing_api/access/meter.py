@@ -28,15 +28,15 @@ class Metering:
         self.pricer = pricer
         self.link_header = link_header
 
-    def meter(self, record: AccessRecord | None, price: Price, now: float) -> list[tuple[bytes, bytes]]:
-        """Count the request; its response headers, as raw ASGI headers. `record` None: a free
-        path served to a caller nobody identified (nothing to count)."""
+    def meter(self, record: AccessRecord | None, price: Price, now: float, path: str) -> list[tuple[bytes, bytes]]:
+        """Count the request of content `path`; its response headers, as raw ASGI headers.
+        `record` None: a free path served to a caller nobody identified (nothing to count)."""
         if record is None:
             return [self.link_header]
         target = record.target
         assert target is not None and price.tiers is not None  # enforce() refused records without one
         units = price.units
-        total = self.tally.add(target.period_field, record.key_id_text, now, units)
+        total = self.tally.add(target.period_field, record.key_id_text, now, units, path)
         charged = price.tiers.header(total - units) or self.pricer.charged_header(price.plan, total - units, units)  # type: ignore[arg-type]
         return [(USAGE_UNITS, str(total).encode()), charged, self.link_header]
 
@@ -52,6 +52,6 @@ class Metering:
         charged = price.tiers.header(before) or self.pricer.charged_header(price.plan, before, units)  # type: ignore[arg-type]
         return [(USAGE_UNITS, str(before + units).encode()), charged, self.link_header]
 
-    def count_granted(self, period_field: str, key_id: str, units: int, now: float) -> None:
+    def count_granted(self, period_field: str, key_id: str, units: int, now: float, path: str | None) -> None:
         """Count a request decided earlier (a forward-auth grant) that the origin served."""
-        self.tally.add(period_field, key_id, now, units)
+        self.tally.add(period_field, key_id, now, units, path)

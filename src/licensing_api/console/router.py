@@ -31,7 +31,7 @@ from licensing_api.console.auth import (
     token_matches,
 )
 from licensing_api.console.billing_health import billing_health
-from licensing_api.console.content import content_traffic
+from licensing_api.console.content import content_by_units
 from licensing_api.console.export import usage_csv
 from licensing_api.console.overview import overview
 from licensing_api.console.pages import (
@@ -44,7 +44,6 @@ from licensing_api.console.pages import (
     sign_in_page,
 )
 from licensing_api.console.sessions import COOKIE_PATH, SESSION_COOKIE, SIGN_IN_COOKIE, ConsoleCodec, ConsoleSession
-from licensing_api.content.router import PREFIX as CONTENT_PREFIX
 from licensing_api.dashboard.auth import worker_tally
 from licensing_api.dashboard.chart import daily_bar_chart
 from licensing_api.db import session_scope
@@ -89,6 +88,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     """Mount the console with this process's session codec and start time."""
     app.state.console_sessions = ConsoleCodec.from_settings(settings)
     app.state.console_started_at = datetime.now(UTC)
+    app.state.console_clock = time.time  # which UTC day is "today" (tests set their own)
     app.add_exception_handler(ConsoleCsrfRejected, form_expired_page)
     app.add_exception_handler(ConsoleOff, console_off_page)
     app.include_router(router)
@@ -270,13 +270,16 @@ async def revoke_key(
 
 
 # -- content, billing health, export -----------------------------------------------------
-@router.get("/content", summary="Licensed content by requests served")
-async def show_content(request: Request, codec: CodecDep, session: ConsoleSessionDep) -> Response:
+@router.get("/content", summary="Content items and gateway paths by units served, this UTC month and the last")
+async def show_content(
+    request: Request, codec: CodecDep, resources: ResourcesDep, session: ConsoleSessionDep,
+) -> Response:
     if session is None:
         return redirect("/console")
-    rows = content_traffic(request.app.state.request_counters, (CONTENT_PREFIX,))
+    today = datetime.fromtimestamp(request.app.state.console_clock(), UTC).date()
+    figures = await content_by_units(resources.redis, resources.settings.redis_key_prefix, today)
     return _page(request, codec, session, "content.html", "content",
-                 {"rows": rows, "since": request.app.state.console_started_at})
+                 {"content": figures, "flush_ms": resources.settings.tally_flush_interval_ms})
 
 
 @router.get("/billing", summary="Billing health: unsent usage reports, flush lag, webhooks")

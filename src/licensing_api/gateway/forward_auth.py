@@ -111,9 +111,9 @@ class ForwardAuth:
         if original["method"] in UNMETERED_METHODS:
             return 200, [metering.link_header, EMPTY], b""
         if "billing" not in options:
-            return 200, [*hot_path.guard.meter(grant), EMPTY], b""
+            return 200, [*hot_path.guard.meter(grant, original["path"]), EMPTY], b""
         headers = metering.quote(*grant)
-        token = self.grants.issue(grant, self.clock())
+        token = self.grants.issue(grant, self.clock(), original["path"])
         if token is not None:
             headers.append((GRANT_HEADER, token.encode()))
         return 200, [*headers, EMPTY], b""

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 from dataclasses import dataclass
+from urllib.parse import quote, unquote
 
 from itsdangerous import BadSignature, Signer
 
@@ -36,6 +37,7 @@ class GrantedUse:
     key_id: str
     units: int
     expires: int  # Unix seconds
+    path: str | None = None  # the content path served (None: a grant issued before paths were)
 
 
 class GrantSigner:
@@ -53,7 +55,7 @@ class GrantSigner:
             )
         return cls(secrets.token_urlsafe(32))
 
-    def issue(self, grant: Grant, now: float) -> str | None:
+    def issue(self, grant: Grant, now: float, path: str) -> str | None:
         """The grant of a decided request, or None when nothing would be counted."""
         record, price = grant
         if record is None or record.target is None or price.units == 0:
@@ -61,6 +63,7 @@ class GrantSigner:
         grant_id = base64.urlsafe_b64encode(os.urandom(12)).decode()
         payload = " ".join((
             grant_id, record.target.period_field, record.key_id_text, str(price.units), str(int(now) + GRANT_SECONDS),
+            quote(path, safe="/"),
         ))
         return self._signer.sign(base64.urlsafe_b64encode(payload.encode()).rstrip(b"=")).decode()
 
@@ -69,8 +72,11 @@ class GrantSigner:
         try:
             encoded = self._signer.unsign(token)
             fields = base64.urlsafe_b64decode(encoded + b"=" * (-len(encoded) % 4)).decode().split(" ")
-            grant_id, period_field, key_id, units, expires = fields
-            use = GrantedUse(grant_id, period_field, key_id, int(units), int(expires))
+            grant_id, period_field, key_id, units, expires, *path = fields
+            if len(path) > 1:
+                return None
+            use = GrantedUse(grant_id, period_field, key_id, int(units), int(expires),
+                             unquote(path[0]) if path else None)
         except (BadSignature, ValueError, UnicodeError):
             return None
         return use if now < use.expires else None

@@ -126,7 +126,7 @@ class GatewayEdge:
             headers = response_headers(response)
             if grant is not None:
                 if 200 <= status < 300 and scope["method"] not in UNMETERED_METHODS:
-                    headers += hot_path.guard.meter(grant)
+                    headers += hot_path.guard.meter(grant, scope["path"])
                 else:
                     headers.append(hot_path.guard.metering.link_header)
             headers.append((REQUEST_ID_HEADER, raw_id))

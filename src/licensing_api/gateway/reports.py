@@ -96,7 +96,7 @@ class EdgeReports(asyncio.DatagramProtocol):
             self.counts.replayed += 1
             logger.warning("forward_auth_report_replayed")
             return
-        self.metering.count_granted(use.period_field, use.key_id, use.units, self.clock())
+        self.metering.count_granted(use.period_field, use.key_id, use.units, self.clock(), use.path)
         self.counts.counted += 1
 
     async def drain(self) -> None:

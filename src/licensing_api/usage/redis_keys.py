@@ -28,6 +28,12 @@ Per shard `s`:
 - `usage:{s}:flushed` (string, Redis Cluster only): the id of the last flush that read the
   shard, written so the flusher can wait for the replicas (`redis.confirm_replicated`).
 
+Per UTC day `d`, outside the shards (analytics, never billed from):
+- `content:{d:YYYY-MM-DD}` (hash): content path (the item path of `/v1/content/…`, the
+  gateway path) → units served that day; `"(other)"` for the paths beyond a worker's cap.
+  Moved by the tally with plain HINCRBYs (no script: the day's hash tag is its own slot),
+  expiring `CONTENT_DAY_TTL_SECONDS` after its last write; read by the console.
+
 The global limits' leases (`access/leases.py`) keep their own keys, hash-tagged per API key
 (`limits:{key:<id>}:…`) and per item (`limits:{item:<id>}:…`).
 
@@ -44,6 +50,8 @@ SHARDS = 1  # the process's layout: `use_shards`
 PERIOD_FIELD = "p"  # member tags of the changed sets
 KEY_DAY_FIELD = "k"
 UNATTRIBUTED = "usage:unattributed"  # flusher only: units of items that no longer exist
+CONTENT_DAY_TTL_SECONDS = 70 * 86_400  # this month and the last one, whole
+OTHER_CONTENT = "(other)"  # the paths beyond a worker's cap of distinct paths
 
 
 def use_shards(count: int) -> int:
@@ -91,6 +99,12 @@ def move_marker(shard: int, worker_id: str) -> str:
 def flush_mark(shard: int) -> str:
     """Cluster only: the last flush that read the shard (a write to confirm replication by)."""
     return _key(shard, "flushed")
+
+
+def content_day(day: date | str) -> str:
+    """The hash of one UTC day's units per content path (one slot: the whole key is tagged)."""
+    text = day if isinstance(day, str) else day.isoformat()
+    return f"content:{{d:{text}}}"
 
 
 def period_totals_of(period_field: str) -> str:

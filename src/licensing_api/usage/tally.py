@@ -13,6 +13,13 @@ script keeps, per shard, the number of the worker's last applied batch and appli
 it has seen, so a resend after an ambiguous failure (the reply was lost, not the request;
 or the client's own retry) never applies a batch twice.
 
+The same move also sends the units per content path and UTC day (the console's Content
+page; analytics, not billed from): plain HINCRBYs pipelined to `content:{d:<day>}`, one slot
+per day, never in the script (on a Redis Cluster a script touches one slot). A failed move
+keeps them for the next round; a failure after Redis applied them (the reply lost) counts
+them twice there. A worker keeps at most `MAX_CONTENT_PATHS` distinct paths per day; the
+rest count as `"(other)"`.
+
 A hard crash (SIGKILL, power loss) loses what was added since the last successful move:
 at most `TALLY_FLUSH_INTERVAL_MS` of one worker's traffic.
 
@@ -47,6 +54,7 @@ MOVE_TIMEOUT_SECONDS = 5.0
 LOSS_WINDOW_SECONDS = 600.0  # how long an acknowledged batch's units are kept to count a loss
 SHUTDOWN_MOVE_SECONDS = 10.0  # how long a graceful shutdown keeps retrying a failing Redis
 SECONDS_PER_DAY = 86_400
+MAX_CONTENT_PATHS = 10_000  # distinct paths a worker keeps per UTC day; more: "(other)"
 MOVE_ERRORS = (RedisError, OSError, TimeoutError)
 
 
@@ -124,6 +132,11 @@ class UsageTally:
         # `_day_start`; days a batch spans (midnight, a clock step) wait in `_earlier_days`.
         self._key_use: dict[str, list[float]] = {}
         self._earlier_days: list[tuple[float, dict[str, list[float]]]] = []
+        # Content path → units on the day that starts at `_day_start`; other days' (a day
+        # that ended, a move that failed) wait in `_content_days`, by UTC day.
+        self._path_units: dict[str, int] = {}
+        self._content_days: dict[str, dict[str, int]] = {}
+        self.max_content_paths = MAX_CONTENT_PATHS
         self._day_start = self._day_end = 0.0
         self._unresolved: MoveBatch | None = None
         self._in_flight: dict[str, int] = {}  # units of the unresolved batch
@@ -141,11 +154,18 @@ class UsageTally:
 
     # -- request path -------------------------------------------------------------------
 
-    def add(self, period_field: str, key_id: str, now: float, units: int = 1) -> int:
+    def add(self, period_field: str, key_id: str, now: float, units: int = 1, path: str | None = None) -> int:
         """Count one served request of `units` units (a per-path price rule may make it more
-        than one, or none); returns the units of the period including it."""
+        than one, or none) of content `path`; returns the units of the period including it."""
         if not self._day_start <= now < self._day_end:
             self._start_day(now)
+        if units and path is not None:
+            paths = self._path_units
+            served = paths.get(path)
+            if served is not None:
+                paths[path] = served + units
+            else:
+                self._add_new_path(path, units)
         use = self._key_use.get(key_id)
         if use is None:
             use = self._key_use[key_id] = [0, now]
@@ -156,10 +176,17 @@ class UsageTally:
         self._served[period_field] = self._served.get(period_field, 0) + units
         return self._totals.get(period_field, 0) + self._in_flight.get(period_field, 0) + count
 
+    def _add_new_path(self, path: str, units: int) -> None:
+        paths = self._path_units
+        if len(paths) >= self.max_content_paths:
+            path = redis_keys.OTHER_CONTENT
+        paths[path] = paths.get(path, 0) + units
+
     def _start_day(self, now: float) -> None:
         if self._key_use:
             self._earlier_days.append((self._day_start, self._key_use))
             self._key_use = {}
+        self._set_aside_content()
         self._day_start = now // SECONDS_PER_DAY * SECONDS_PER_DAY
         self._day_end = self._day_start + SECONDS_PER_DAY
 
@@ -208,11 +235,56 @@ class UsageTally:
             moved += unresolved.total
         batch = self._take_batch()
         refresh = self._fields_to_refresh(batch)
-        if batch is None and not refresh:
-            return moved
-        self._unresolved = batch
-        await self._apply(batch, refresh)
+        if batch is not None or refresh:
+            self._unresolved = batch
+            await self._apply(batch, refresh)
+        await self._move_content()  # after the billing counters: its failure never holds them
         return moved + (batch.total if batch else 0)
+
+    def unmoved_content(self) -> int:
+        """Units per content path this worker has not moved to Redis yet."""
+        return sum(self._path_units.values()) + sum(sum(d.values()) for d in self._content_days.values())
+
+    def unmoved_content_of(self, path: str) -> int:
+        """This worker's units of content `path`, every day's, not moved to Redis yet."""
+        return self._path_units.get(path, 0) + sum(d.get(path, 0) for d in self._content_days.values())
+
+    def _set_aside_content(self) -> None:
+        """The current day's path units join the days waiting for a move."""
+        if self._path_units:
+            day = datetime.fromtimestamp(self._day_start, UTC).date().isoformat()
+            self._keep_content(day, self._path_units)
+            self._path_units = {}
+
+    def _keep_content(self, day: str, units: dict[str, int]) -> None:
+        kept = self._content_days.get(day)
+        if kept is None:
+            self._content_days[day] = units
+            return
+        for path, count in units.items():
+            if path not in kept and len(kept) >= self.max_content_paths:
+                path = redis_keys.OTHER_CONTENT
+            kept[path] = kept.get(path, 0) + count
+
+    async def _move_content(self) -> None:
+        """The units per path and day, one HINCRBY each, pipelined (plain commands: fine on a
+        cluster, each to its day's slot); on a failure they wait for the next move."""
+        self._set_aside_content()
+        days, self._content_days = self._content_days, {}
+        if not days:
+            return
+        pipe = self.redis.pipeline(transaction=False)
+        for day, units in days.items():
+            key = self.prefix + redis_keys.content_day(day)
+            for path, count in units.items():
+                pipe.hincrby(key, path, count)
+            pipe.expire(key, redis_keys.CONTENT_DAY_TTL_SECONDS)
+        try:
+            await pipe.execute()
+        except BaseException:
+            for day, units in days.items():
+                self._keep_content(day, units)
+            raise
 
     async def run_mover(self, interval_seconds: float, stop: asyncio.Event) -> None:
         """Move every interval until `stop` is set (the lifespan then calls `final_move`)."""
@@ -245,7 +317,7 @@ class UsageTally:
         """Graceful shutdown: move what is left, retrying a failing Redis for a while."""
         deadline = self.clock() + budget_seconds
         while True:
-            if await self.try_move() and self.unmoved_total() == 0:
+            if await self.try_move() and self.unmoved_total() == 0 and self.unmoved_content() == 0:
                 logger.info("usage_tally_moved_at_shutdown", extra={"worker": self.worker_id})
                 return
             if self.clock() >= deadline:
