@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -81,15 +82,18 @@ async def running_service(
             cwd=workdir,
             stdout=log_file,
             stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: its workers are stopped with it
         )
     service = ServiceProcess(process, f"http://127.0.0.1:{port}", log)
     try:
         await _wait_until_ready(service, ready_path)
         yield service
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(STOP_TIMEOUT_SECONDS)
+        # The whole group: killing only uvicorn's supervisor left `--workers N` children
+        # running (and, e.g., checking budgets) into the next tests.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(STOP_TIMEOUT_SECONDS)
 
 
 async def _wait_until_ready(service: ServiceProcess, ready_path: str) -> None:
