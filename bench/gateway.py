@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench.harness import REDIS_URL, Deployment, free_port  # noqa: E402
-from bench.run import cpu_seconds, load, summarise  # noqa: E402
+from bench.rounds import cpu_seconds, load, summarise  # noqa: E402
 
 PAGE = "/articles/page.html"
 BROWSER = "User-Agent: Mozilla/5.0 (X11; Linux x86_64) Firefox/128.0"

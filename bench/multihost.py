@@ -32,7 +32,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench.harness import ADMIN_TOKEN, REDIS_URL, SESSION_SECRET, Deployment  # noqa: E402
-from bench.run import load  # noqa: E402
+from bench.rounds import load, summarise  # noqa: E402
 from tests.deploy.hosts import host_network, start_balancer, start_host, wait_ready  # noqa: E402
 
 ITEM = "/v1/content/urban-beekeeping"
@@ -40,14 +40,6 @@ ITEM = "/v1/content/urban-beekeeping"
 
 def load_averages() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-
-
-def summarise(runs: list[dict]) -> dict[str, float]:
-    requests = sum(run["requests"] for run in runs)
-    seconds = sum(run["duration"] for run in runs)
-    p50 = sorted(run["p50_ms"] for run in runs)[len(runs) // 2]
-    p99 = sorted(run["p99_ms"] for run in runs)[len(runs) // 2]
-    return {"rps": requests / seconds, "p50": p50, "p99": p99}
 
 
 async def main(args: argparse.Namespace) -> int:

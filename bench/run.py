@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import re
 import shutil
@@ -51,6 +50,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
 from bench.harness import REDIS_URL, Deployment, free_port  # noqa: E402
+from bench.rounds import load, summarise  # noqa: E402
 from bench.scale_workers import server_cpu_seconds  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
 from licensing_api.resources import open_resources  # noqa: E402
@@ -89,39 +89,6 @@ async def wait_ready(server: Server, headers: dict[str, str]) -> None:
                 pass
             await asyncio.sleep(0.1)
     raise SystemExit(f"{server.name} did not start within 60 s")
-
-
-def wrk(port: int, headers: list[str], duration: float, connections: int) -> dict:
-    """One round of load: requests, non-2xx, req/s, p50 and p99 (ms)."""
-    command = [
-        "wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(duration))}s", "--latency",
-        "-s", str(ROOT / "bench" / "wrk_report.lua"), f"http://127.0.0.1:{port}{PATH}",
-    ]
-    for header in headers:
-        command += ["-H", header]
-    output = subprocess.run(command, capture_output=True, text=True, timeout=duration + 60, check=True)
-    report = json.loads(output.stdout.strip().splitlines()[-1])
-    seconds = report["duration_us"] / 1e6
-    return {
-        "requests": report["requests"],
-        "ok": report["requests"] - report["non_2xx"],
-        "errors": report["non_2xx"] + report["socket_errors"],
-        "duration": seconds,
-        "rps": report["requests"] / seconds,
-        "p50_ms": report["p50_us"] / 1000,
-        "p99_ms": report["p99_us"] / 1000,
-    }
-
-
-def summarise(runs: list[dict]) -> dict[str, float]:
-    """Req/s over all rounds; p50 and p99 as the median of the rounds' values."""
-    requests = sum(run["requests"] for run in runs)
-    return {
-        "rps": requests / sum(run["duration"] for run in runs),
-        "p50": statistics.median(run["p50_ms"] for run in runs),
-        "p99": statistics.median(run["p99_ms"] for run in runs),
-        "cpu_us": 1e6 * sum(run["cpu"] for run in runs) / requests,
-    }
 
 
 async def served_200s(server: Server) -> int:
@@ -163,19 +130,19 @@ async def main(args: argparse.Namespace) -> int:
               f"thread, {args.connections} connections per worker, {os.cpu_count()} cores; "
               f"load average before {load_before}", flush=True)
         for server in servers:
-            await asyncio.to_thread(wrk, server.port, headers[server.name], args.warmup,
+            await asyncio.to_thread(load, "wrk", server.port, PATH, headers[server.name], args.warmup,
                                     args.connections * server.workers)
         for round_number in range(args.rounds):
             shift = round_number % len(servers)
             cells = []
             for server in servers[shift:] + servers[:shift]:
                 cpu_before = server_cpu_seconds(server.process.pid)
-                run = await asyncio.to_thread(wrk, server.port, headers[server.name], args.duration,
+                run = await asyncio.to_thread(load, "wrk", server.port, PATH, headers[server.name], args.duration,
                                               args.connections * server.workers)
-                run["cpu"] = server_cpu_seconds(server.process.pid) - cpu_before
+                run["server_cpu"] = server_cpu_seconds(server.process.pid) - cpu_before
                 server.runs.append(run)
-                if run["errors"]:
-                    print(f"  {server.name}: {run['errors']} non-2xx answers or socket errors")
+                if errors := sum(run["other"].values()):
+                    print(f"  {server.name}: {errors} non-2xx answers or socket errors")
                 cells.append(f"{server.name} {run['rps']:6.0f}")
             print(f"  round {round_number + 1:2}: " + "  ".join(cells) + f"  (load {os.getloadavg()[0]:.2f})",
                   flush=True)
