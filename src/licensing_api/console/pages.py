@@ -15,11 +15,11 @@ from licensing_api.console.sessions import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_SECONDS,
     SIGN_IN_COOKIE,
-    SIGN_IN_MAX_AGE_SECONDS,
     ConsoleCodec,
     ConsoleSession,
 )
 from licensing_api.resources import Resources
+from licensing_api.security.signed_forms import SIGN_IN_MAX_AGE_SECONDS
 from licensing_api.settings import PACKAGE_DIR
 
 # The security headers (CSP, framing, referrer) come from security/middleware.py for every

@@ -16,8 +16,9 @@ import secrets
 import time
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from licensing_api.security.signed_forms import SignedForms
 from licensing_api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,7 +27,6 @@ SESSION_COOKIE = "licensing_console"
 SIGN_IN_COOKIE = "licensing_console_sign_in"
 COOKIE_PATH = "/console"
 SESSION_MAX_AGE_SECONDS = 8 * 3600
-SIGN_IN_MAX_AGE_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +36,13 @@ class ConsoleSession:
     nonce: str  # distinct CSRF tokens for two sessions opened in the same second
 
 
-class ConsoleCodec:
+class ConsoleCodec(SignedForms):
     """Signs and verifies console cookies and derives CSRF tokens, with one secret."""
 
     def __init__(self, secret: str) -> None:
         self._secret = secret.encode()
         self._sessions = URLSafeTimedSerializer(secret, salt="console-session")
-        self._sign_in = URLSafeTimedSerializer(secret, salt="console-sign-in")
-        self._csrf = Signer(secret, salt="console-csrf")
+        super().__init__(secret, "console")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> ConsoleCodec:
@@ -80,22 +79,7 @@ class ConsoleCodec:
 
     # -- CSRF -----------------------------------------------------------------
     def csrf_token(self, session: ConsoleSession) -> str:
-        payload = f"{session.token_fingerprint}:{session.issued_at}:{session.nonce}".encode()
-        return self._csrf.get_signature(payload).decode()
+        return self.csrf_for(f"{session.token_fingerprint}:{session.issued_at}:{session.nonce}")
 
     def csrf_ok(self, session: ConsoleSession, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
-
-    # -- sign-in form ---------------------------------------------------------
-    def new_sign_in_nonce(self) -> tuple[str, str]:
-        nonce = secrets.token_urlsafe(24)
-        return nonce, self._sign_in.dumps(nonce)
-
-    def sign_in_nonce_ok(self, cookie: str | None, field: str | None) -> bool:
-        if not cookie or not field:
-            return False
-        try:
-            nonce = self._sign_in.loads(cookie, max_age=SIGN_IN_MAX_AGE_SECONDS)
-        except BadSignature:
-            return False
-        return isinstance(nonce, str) and hmac.compare_digest(nonce, field)
+        return self.csrf_matches(f"{session.token_fingerprint}:{session.issued_at}:{session.nonce}", token)

@@ -22,13 +22,13 @@ from licensing_api.dashboard.sessions import (
     SESSION_COOKIE,
     SESSION_MAX_AGE_SECONDS,
     SIGN_IN_COOKIE,
-    SIGN_IN_MAX_AGE_SECONDS,
     DashboardSession,
     SessionCodec,
 )
 from licensing_api.db import session_scope
 from licensing_api.keys.service import NewKey
 from licensing_api.resources import Resources
+from licensing_api.security.signed_forms import SIGN_IN_MAX_AGE_SECONDS
 from licensing_api.settings import PACKAGE_DIR
 
 logger = logging.getLogger(__name__)

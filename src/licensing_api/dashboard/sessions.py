@@ -9,15 +9,15 @@ The sign-in form itself is protected by a signed random nonce cookie echoed in t
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 import time
 import uuid
 from dataclasses import dataclass
 
-from itsdangerous import BadSignature, Signer, URLSafeTimedSerializer
+from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from licensing_api.security.signed_forms import SignedForms
 from licensing_api.settings import Settings
 
 logger = logging.getLogger(__name__)
@@ -26,7 +26,6 @@ SESSION_COOKIE = "licensing_dashboard"
 SIGN_IN_COOKIE = "licensing_dashboard_sign_in"
 COOKIE_PATH = "/dashboard"
 SESSION_MAX_AGE_SECONDS = 8 * 3600
-SIGN_IN_MAX_AGE_SECONDS = 3600
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,13 +35,12 @@ class DashboardSession:
     issued_at: int  # Unix seconds
 
 
-class SessionCodec:
+class SessionCodec(SignedForms):
     """Signs and verifies session cookies and derives CSRF tokens, with one secret."""
 
     def __init__(self, secret: str) -> None:
         self._sessions = URLSafeTimedSerializer(secret, salt="dashboard-session")
-        self._sign_in = URLSafeTimedSerializer(secret, salt="dashboard-sign-in")
-        self._csrf = Signer(secret, salt="dashboard-csrf")
+        super().__init__(secret, "dashboard")
 
     @classmethod
     def from_settings(cls, settings: Settings) -> SessionCodec:
@@ -78,23 +76,7 @@ class SessionCodec:
 
     # -- CSRF -----------------------------------------------------------------
     def csrf_token(self, session: DashboardSession) -> str:
-        payload = f"{session.customer_id}:{session.key_id}:{session.issued_at}".encode()
-        return self._csrf.get_signature(payload).decode()
+        return self.csrf_for(f"{session.customer_id}:{session.key_id}:{session.issued_at}")
 
     def csrf_ok(self, session: DashboardSession, token: str | None) -> bool:
-        return bool(token) and hmac.compare_digest(self.csrf_token(session), token or "")
-
-    # -- sign-in form ---------------------------------------------------------
-    def new_sign_in_nonce(self) -> tuple[str, str]:
-        """A nonce for the sign-in form's hidden field and the signed cookie that matches it."""
-        nonce = secrets.token_urlsafe(24)
-        return nonce, self._sign_in.dumps(nonce)
-
-    def sign_in_nonce_ok(self, cookie: str | None, field: str | None) -> bool:
-        if not cookie or not field:
-            return False
-        try:
-            nonce = self._sign_in.loads(cookie, max_age=SIGN_IN_MAX_AGE_SECONDS)
-        except BadSignature:
-            return False
-        return isinstance(nonce, str) and hmac.compare_digest(nonce, field)
+        return self.csrf_matches(f"{session.customer_id}:{session.key_id}:{session.issued_at}", token)
