@@ -20,8 +20,8 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 PACKAGE_DIR = Path(__file__).resolve().parent
 BUNDLED_CONTENT_DIR = PACKAGE_DIR / "sample_content"
 BUNDLED_PLANS_FILE = PACKAGE_DIR / "plans.toml"
-# The usage vocabulary of RSL 1.0 (`<permits type="usage">`), https://rslstandard.org/rsl
 CLUSTER_USAGE_SHARDS = 12  # a few hash slots per master of a 3-master cluster, room to grow
+# The usage vocabulary of RSL 1.0 (`<permits type="usage">`), https://rslstandard.org/rsl
 RSL_USAGE_TOKENS = ("all", "ai-all", "ai-train", "ai-input", "ai-index", "search")
 
 
