@@ -11,22 +11,19 @@ and notified.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 
-from redis.exceptions import RedisError
 from sqlalchemy import update
-from sqlalchemy.exc import SQLAlchemyError
 
 from licensing_api.access.invalidation import invalidate_after_commit
 from licensing_api.accounts.models import AccountState, AuditLogEntry, Customer
 from licensing_api.accounts.notifier import AccountNotice, NoticeKind, create_notifier, notice_sender
 from licensing_api.billing.renewals import roll_over_local_periods
 from licensing_api.db import after_commit, session_scope, utcnow
+from licensing_api.periodic import periodic_task
 from licensing_api.resources import Resources
 from licensing_api.signup.service import forget_expired_signup_secrets
 
@@ -72,26 +69,7 @@ async def run_account_checks(resources: Resources, now: datetime | None = None) 
         await forget_expired_signup_secrets(session, now)
 
 
-async def run_grace_checks(resources: Resources) -> None:
-    """Forever: one round per interval. A database outage is logged and retried next time."""
-    interval = resources.settings.grace_check_interval_seconds
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await run_account_checks(resources)
-        except (SQLAlchemyError, RedisError, OSError) as exc:
-            logger.warning("grace_check_failed", extra={"error": type(exc).__name__})
-
-
-@asynccontextmanager
-async def grace_check_task(resources: Resources) -> AsyncIterator[None]:
+def grace_check_task(resources: Resources) -> AbstractAsyncContextManager[None]:
     """Run the grace check in the background for the life of the app."""
-    task = asyncio.create_task(run_grace_checks(resources), name="grace-check")
-    try:
-        yield
-    finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+    return periodic_task("grace-check", resources.settings.grace_check_interval_seconds,
+                         lambda: run_account_checks(resources), "grace_check_failed")

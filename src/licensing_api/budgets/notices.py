@@ -17,18 +17,14 @@ Every worker runs `check_budgets` every `BUDGET_CHECK_INTERVAL_SECONDS` (a lifes
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from redis.exceptions import RedisError
 from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from licensing_api.accounts.models import Customer
@@ -40,6 +36,7 @@ from licensing_api.billing.provisioning import usage_item_of
 from licensing_api.budgets.models import Budget, BudgetNotice
 from licensing_api.budgets.spend import bill_of, thresholds_reached
 from licensing_api.db import session_scope, utcnow
+from licensing_api.periodic import periodic_task
 from licensing_api.resources import Resources
 from licensing_api.usage.redis_keys import item_period_field, period_totals_of
 
@@ -196,27 +193,8 @@ def threshold_notice(claim: BudgetNotice, email: str, hard_stop: bool) -> Accoun
     )
 
 
-async def run_budget_checks(resources: Resources) -> None:
-    """Forever: one round per interval; an outage is logged and retried next time."""
-    interval = resources.settings.budget_check_interval_seconds
-    notifier = create_notifier(resources.settings)
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            await check_budgets(resources, notifier)
-        except (SQLAlchemyError, RedisError, OSError) as exc:
-            logger.warning("budget_check_failed", extra={"error": type(exc).__name__})
-
-
-@asynccontextmanager
-async def budget_check_task(resources: Resources) -> AsyncIterator[None]:
+def budget_check_task(resources: Resources) -> AbstractAsyncContextManager[None]:
     """Run the budget checks in the background for the life of the app."""
-    task = asyncio.create_task(run_budget_checks(resources), name="budget-check")
-    try:
-        yield
-    finally:
-        task.cancel()
-        try:
-            await task
-        except asyncio.CancelledError:
-            pass
+    notifier = create_notifier(resources.settings)
+    return periodic_task("budget-check", resources.settings.budget_check_interval_seconds,
+                         lambda: check_budgets(resources, notifier), "budget_check_failed")
