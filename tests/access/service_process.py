@@ -31,14 +31,19 @@ class ServiceProcess:
 
     async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         """Send `sig` and wait for the process to end; returns its exit code."""
-        self.process.send_signal(sig)
-        for _ in range(STOP_TIMEOUT_SECONDS * 10):
-            code = self.process.poll()
-            if code is not None:
-                return code
-            await asyncio.sleep(0.1)
-        self.process.kill()
-        raise AssertionError(f"the service did not stop on {sig.name}")
+        return await stop_process(self.process, sig, "the service", STOP_TIMEOUT_SECONDS)
+
+
+async def stop_process(process: subprocess.Popen[bytes], sig: signal.Signals, what: str, seconds: int) -> int:
+    """Send `sig` and wait up to `seconds` for the exit code; killed and an AssertionError after."""
+    process.send_signal(sig)
+    for _ in range(seconds * 10):
+        code = process.poll()
+        if code is not None:
+            return code
+        await asyncio.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"{what} did not stop within {seconds} s of {sig.name}")
 
 
 def free_port() -> int:

@@ -28,19 +28,13 @@ from pathlib import Path
 
 import httpx
 
+from tests.access.service_process import free_port, stop_process
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY_NGINX_CONF = REPO / "deploy" / "nginx.conf"
 HOST_PORT = 8000  # in its own namespace each host listens where the image does
 START_TIMEOUT_SECONDS = 60
 STOP_TIMEOUT_SECONDS = 30
-
-
-def free_port() -> int:
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def namespaces_available() -> bool:
@@ -146,14 +140,7 @@ class Host:
 
     async def stop(self, sig: signal.Signals = signal.SIGTERM) -> int:
         """Send `sig` (SIGTERM: the orchestrator's graceful stop) and wait for the exit code."""
-        self.process.send_signal(sig)
-        for _ in range(STOP_TIMEOUT_SECONDS * 10):
-            code = self.process.poll()
-            if code is not None:
-                return code
-            await asyncio.sleep(0.1)
-        self.process.kill()
-        raise AssertionError(f"host {self.index} did not stop within {STOP_TIMEOUT_SECONDS} s of {sig.name}")
+        return await stop_process(self.process, sig, f"host {self.index}", STOP_TIMEOUT_SECONDS)
 
     def kill(self) -> None:
         """The host's whole process group: a SIGKILLed uvicorn parent would orphan its workers."""
