@@ -7,7 +7,7 @@ answer `GET /v1/content/{path}` with exactly the bytes the service serves for th
 `application/json`. Neither authenticates, meters, logs or counts anything: they are what
 the licensed route is measured against, so they are never tuned. Not part of the package.
 
-    python -m bench.reference_apps fastapi|starlette --port PORT
+    python -m bench.reference_apps fastapi|starlette --port PORT [--workers N]
 starts one with the uvicorn settings `licensing-api serve` uses (bench/run.py does this).
 """
 
@@ -71,15 +71,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="run one reference app")
     parser.add_argument("app", choices=sorted(FACTORIES))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--workers", type=int, default=1)
     args = parser.parse_args()
     settings = load_settings()
-    # The arguments `licensing-api serve` passes (serve.py), one worker.
+    # The arguments `licensing-api serve` passes (serve.py).
     uvicorn.run(
         FACTORIES[args.app],
         factory=True,
         host="127.0.0.1",
         port=args.port,
-        workers=1,
+        workers=args.workers,
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,

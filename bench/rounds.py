@@ -1,10 +1,11 @@
 """One round of load and its summary, shared by the benchmarks (`run.py`, `gateway.py`,
-`multihost.py`): wrk (or `loadgen.py`, no wrk needed) against one port, and the server's CPU."""
+`multihost.py`): wrk (or `loadgen.py`, no wrk needed) against one port, the load generator's CPU and the server's."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -14,7 +15,21 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def load(client: str, port: int, path: str, headers: list[str], duration: float, connections: int) -> dict:
-    """One round of load: requests, 200s ("ok", and "other" statuses), req/s, p50 and p99 (ms)."""
+    """One round of load: requests, 200s ("ok", and "other" statuses), req/s, p50 and p99 (ms),
+    and the load generator's own CPU seconds ("client_cpu")."""
+    before = _children_cpu_seconds()
+    run = _load(client, port, path, headers, duration, connections)
+    return {**run, "client_cpu": _children_cpu_seconds() - before}
+
+
+def _children_cpu_seconds() -> float:
+    # Only reaped children count, and the load generator is the only child reaped during a
+    # round (the servers outlive it), so the difference is its user + system time.
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _load(client: str, port: int, path: str, headers: list[str], duration: float, connections: int) -> dict:
     if client == "wrk":
         command = [
             "wrk", "-t", "1", "-c", str(connections), "-d", f"{max(1, round(duration))}s", "--latency",
@@ -58,7 +73,8 @@ def cpu_seconds(pid: int) -> float:
 
 def summarise(runs: list[dict]) -> dict[str, float]:
     """Req/s over all rounds; p50 and p99 as the median of the rounds' values; server CPU per
-    request from each round's `server_cpu` seconds (0 when not measured)."""
+    request from each round's `server_cpu` seconds (0 when not measured) and the load
+    generator's from its `client_cpu`."""
     requests = sum(run["requests"] for run in runs)
     return {
         "rps": requests / sum(run["duration"] for run in runs),
@@ -66,4 +82,5 @@ def summarise(runs: list[dict]) -> dict[str, float]:
         "p99": statistics.median(run["p99_ms"] for run in runs),
         "requests": requests,
         "cpu_us": 1e6 * sum(run.get("server_cpu", 0.0) for run in runs) / requests,
+        "client_cpu_us": 1e6 * sum(run["client_cpu"] for run in runs) / requests,
     }

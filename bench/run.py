@@ -11,7 +11,9 @@ runs) and starts four servers on loopback:
   secrets set (the log redacts them);
 - `licensed-2w`: the same with `--workers 2`;
 - `fastapi` and `starlette`: bench/reference_apps.py, a minimal FastAPI app and a raw Starlette
-  app (one route, no middleware) serving the same bytes, one uvicorn worker.
+  app (one route, no middleware) serving the same bytes, one uvicorn worker;
+- `fastapi-2w` and `starlette-2w`: the same with two workers, for how far two workers can
+  scale on this machine at all.
 
 Then it alternates load between them with `wrk` (1 thread, keep-alive, `--connections` per
 worker), one server at a time, the order rotating every round, and prints each server's req/s
@@ -19,11 +21,16 @@ worker), one server at a time, the order rotating every round, and prints each s
 the issue sets targets for (licensed ÷ FastAPI throughput ≥ 1.0 and p99 ≤ 1.3, licensed ÷
 Starlette ≥ 0.5, 2 workers ÷ 1 worker ≥ 1.6), the load averages before and after, and checks
 that Redis accounts for every licensed 200 the servers counted (units counted = 200s served,
-exactly) after a graceful stop. The last line is a one-line summary, for repeated runs:
+exactly) after a graceful stop.
+
+wrk runs on the same cores as the servers, so two workers cannot go faster than the cores the
+load generator leaves them: each two-worker line also shows the load generator's CPU per
+request and the throughput the cores allow at the measured CPU per request (server + wrk),
+cores ÷ (CPU per request), and the 2 ÷ 1 worker ratio that ceiling implies. The last line is a one-line summary, for repeated runs:
 
     for i in 1 2 3 4 5; do .venv/bin/python bench/run.py | tail -1; done
 
-The default run takes about 75 s. Exit status 0 when every target is met. Not part of the test
+The default run takes about 100 s. Exit status 0 when every target is met. Not part of the test
 suite.
 """
 
@@ -59,7 +66,9 @@ from licensing_api.usage.models import UsageReport  # noqa: E402
 ITEM = "sourdough-chemistry"
 PATH = f"/v1/content/{ITEM}"
 LICENSED = {"licensed": 1, "licensed-2w": 2}  # name → serve --workers
-REFERENCES = ("fastapi", "starlette")
+REFERENCES = {"fastapi": ("fastapi", 1), "starlette": ("starlette", 1),  # name → (app, workers)
+              "fastapi-2w": ("fastapi", 2), "starlette-2w": ("starlette", 2)}
+ONE_WORKER_OF = {"licensed-2w": "licensed", "fastapi-2w": "fastapi", "starlette-2w": "starlette"}
 SERVED = re.compile(r'^licensing_http_requests_total\{route="/v1/content/\{path[^"]*\}",status="200"\} (\S+)$')
 
 
@@ -70,9 +79,10 @@ class Server:
 
 
 def start_reference(name: str, port: int, env: dict[str, str], workdir: Path) -> subprocess.Popen[bytes]:
+    app, workers = REFERENCES[name]
     log = (workdir / f"{name}.log").open("wb")
     return subprocess.Popen(
-        [sys.executable, "-m", "bench.reference_apps", name, "--port", str(port)],
+        [sys.executable, "-m", "bench.reference_apps", app, "--port", str(port), "--workers", str(workers)],
         env={**env, "LOG_LEVEL": "warning"}, cwd=workdir, stdout=log, stderr=subprocess.STDOUT,
     )
 
@@ -116,9 +126,9 @@ async def main(args: argparse.Namespace) -> int:
             # LOG_LEVEL info: serve's default, at which the access log writes its lines.
             servers.append(Server(name, deployment.launch(workers, port, LOG_LEVEL="info"), port, workers))
         env = {"PATH": os.environ["PATH"], "HOME": str(deployment.workdir), "PYTHONPATH": f"{ROOT}:{ROOT / 'src'}"}
-        for name in REFERENCES:
+        for name, (_, workers) in REFERENCES.items():
             port = free_port()
-            servers.append(Server(name, start_reference(name, port, env, deployment.workdir), port, 1))
+            servers.append(Server(name, start_reference(name, port, env, deployment.workdir), port, workers))
         auth = {"Authorization": f"Bearer {customer.secret}"}
         for server in servers:
             await wait_ready(server, auth)
@@ -150,9 +160,17 @@ async def main(args: argparse.Namespace) -> int:
 
         summary = {server.name: summarise(server.runs) for server in servers}
         print()
-        print(f"{'':12}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}")
+        cores = os.cpu_count() or 1
+        print(f"{'':13}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}{'CPU µs/req':>12}{'wrk µs/req':>12}"
+              f"{'cores allow':>13}{'2w/1w':>7}{'allowed':>9}")
         for name, figures in summary.items():
-            print(f"{name:12}{figures['rps']:9.0f}{figures['p50']:9.2f}{figures['p99']:9.2f}{figures['cpu_us']:12.1f}")
+            line = (f"{name:13}{figures['rps']:9.0f}{figures['p50']:9.2f}{figures['p99']:9.2f}"
+                    f"{figures['cpu_us']:12.1f}{figures['client_cpu_us']:12.1f}")
+            if one_worker := ONE_WORKER_OF.get(name):
+                allowed = cores * 1e6 / (figures["cpu_us"] + figures["client_cpu_us"])
+                line += (f"{allowed:13.0f}{figures['rps'] / summary[one_worker]['rps']:7.3f}"
+                         f"{allowed / summary[one_worker]['rps']:9.3f}")
+            print(line)
         lic, fastapi, starlette, two = (summary[n] for n in ("licensed", "fastapi", "starlette", "licensed-2w"))
         ratios = {
             "licensed/fastapi": (lic["rps"] / fastapi["rps"], ">=", 1.0),
