@@ -45,6 +45,20 @@ async def redis_prefix() -> AsyncIterator[str]:
 
 
 @pytest.fixture
+def prefix(redis_prefix: str) -> str:
+    """A key prefix of one test's own, under the run's (its keys deleted with the run's)."""
+    return f"{redis_prefix}{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+async def redis() -> AsyncIterator[Redis]:
+    """A client of the test Redis, to read and set what the code under test finds there."""
+    client = Redis.from_url(infra.TEST_REDIS_URL)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
 def settings(database_url: str, redis_prefix: str) -> Settings:
     return load_settings(
         database_url=database_url,

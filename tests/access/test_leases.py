@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -20,7 +19,6 @@ from licensing_api.access.records import AccessRecord, UsageTarget
 from licensing_api.billing.plans import PlanKind, PlanSpec
 from licensing_api.usage import redis_keys
 from licensing_api.usage.tally import UsageTally
-from tests.support import infra
 from tests.usage.redis_proxy import RedisProxy
 
 INTERVAL = 0.2
@@ -33,23 +31,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    prefix = f"test:leases:{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    redis = Redis.from_url(infra.TEST_REDIS_URL)
-    async for key in redis.scan_iter(match=prefix + "*"):
-        await redis.delete(key)
-    await redis.aclose()
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra.TEST_REDIS_URL)
-    yield client
-    await client.aclose()
 
 
 def plan(rate: int | None = None, cap: int | None = None) -> PlanSpec:

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 from redis.asyncio import Redis
 
 from licensing_api.usage import redis_keys
 from licensing_api.usage.tally import UsageTally
-from tests.support import infra
-from tests.usage.redis_proxy import RedisProxy
 
 NOON = 1_795_000_000.0  # 2026-11-18T...Z: a fixed moment, so the UTC day is known
 DAY = "2026-11-18"
@@ -19,31 +13,6 @@ PERIOD_TOTALS = redis_keys.period_totals(0)
 KEY_DAYS = redis_keys.key_days(0)
 KEY_LAST_USED = redis_keys.key_last_used(0)
 CHANGED = redis_keys.changed(0)
-
-
-@pytest.fixture
-async def prefix() -> AsyncIterator[str]:
-    prefix = f"test:tally:{uuid.uuid4().hex[:8]}:"
-    yield prefix
-    redis = Redis.from_url(infra.TEST_REDIS_URL)
-    async for key in redis.scan_iter(match=prefix + "*"):
-        await redis.delete(key)
-    await redis.aclose()
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra.TEST_REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[RedisProxy]:
-    proxy = RedisProxy()
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 async def hash_of(redis: Redis, key: str) -> dict[str, int]:

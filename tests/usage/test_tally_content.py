@@ -3,41 +3,15 @@ the billing script, survive a failed move, and stay bounded per worker."""
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import AsyncIterator
-
-import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from licensing_api.usage import redis_keys
 from licensing_api.usage.tally import UsageTally
-from tests.support import infra
-from tests.usage.redis_proxy import RedisProxy
 
 NOON = 1_795_000_000.0  # 2026-11-18T...Z: a fixed moment, so the UTC day is known
 DAY, NEXT_DAY = "2026-11-18", "2026-11-19"
 SECONDS_PER_DAY = 86_400
-
-
-@pytest.fixture
-def prefix(redis_prefix: str) -> str:
-    return f"{redis_prefix}content:{uuid.uuid4().hex[:8]}:"  # the run's prefix: deleted at its end
-
-
-@pytest.fixture
-async def redis() -> AsyncIterator[Redis]:
-    client = Redis.from_url(infra.TEST_REDIS_URL)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-async def proxy() -> AsyncIterator[RedisProxy]:
-    proxy = RedisProxy()
-    await proxy.start()
-    yield proxy
-    await proxy.close()
 
 
 async def content_of(redis: Redis, prefix: str, day: str) -> dict[str, int]:
