@@ -112,6 +112,7 @@ async def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_not
         response = await console.http.post(path, data={"csrf_token": token, "plan": "premium", "when": "now"})
         assert response.status_code == 403
         assert "This form has expired" in response.text
+        assert '<a href="/console">Back to the console</a>' in response.text
     assert (await _customer(console, customer_id)).state == AccountState.ACTIVE
     async with session_scope(console.resources.sessionmaker) as session:
         assert (await session.get(ApiKey, key_id)).status == KeyStatus.ACTIVE
@@ -180,6 +181,8 @@ async def test_the_overview_sums_every_customers_v1_usage(clean_database, consol
     assert 'data-crawler="GPTBot"' in page and 'data-crawler="ClaudeBot"' in page
     rects = [int(u) for u in re.findall(r'class="bar"[^>]*data-units="(\d+)"', page)]
     assert len(rects) == 30 and sum(rects) == 8  # the chart: every key's units per day
+    assert '<title id="chart-svg-title">Requests served per day, last 30 days</title>' in page
+    assert '8 requests in total, at most' in page
 
 
 async def test_crawler_traffic_splits_licensed_from_refused_requests(console):

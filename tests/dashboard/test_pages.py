@@ -84,6 +84,7 @@ async def test_a_post_without_the_sessions_csrf_token_is_refused_and_changes_not
         response = await client.post(path, data={"csrf_token": token})
         assert response.status_code == 403
         assert response.headers["content-type"].startswith("text/html")
+        assert '<a href="/dashboard">Back to the dashboard</a>' in response.text
     async with session_scope(resources.sessionmaker) as session:
         keys = list(await session.scalars(select(ApiKey).where(ApiKey.customer_id == key.customer_id)))
     assert [(k.id, k.status) for k in keys] == [(key.id, KeyStatus.ACTIVE)]
@@ -124,6 +125,7 @@ async def test_daily_usage_shows_redis_counters_ahead_of_the_flushed_days(client
     )
     page = await signed_in_page(client, provisioned.first_key.secret)
     assert f'data-day="{today.isoformat()}" data-units="12"' in page
+    assert '<title id="chart-svg-title">Requests served per day this billing period</title>' in page
     assert re.search(r'class="num key-units"[^>]*data-value="12"', page)
 
 

@@ -6,10 +6,9 @@ from functools import cache
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from licensing_api.billing.pricing import format_amount
 from licensing_api.console.sessions import (
     COOKIE_PATH,
     SESSION_COOKIE,
@@ -18,23 +17,14 @@ from licensing_api.console.sessions import (
     ConsoleCodec,
     ConsoleSession,
 )
+from licensing_api.html_pages import NO_STORE, cookies_https_only, page_templates
 from licensing_api.resources import Resources
 from licensing_api.security.signed_forms import SIGN_IN_MAX_AGE_SECONDS
-from licensing_api.settings import PACKAGE_DIR
-
-# The security headers (CSP, framing, referrer) come from security/middleware.py for every
-# HTML page, as for the dashboard; operator data is never cached.
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @cache
 def templates() -> Jinja2Templates:
-    environment = Jinja2Templates(directory=str(PACKAGE_DIR / "templates" / "console"))
-    environment.env.filters["money"] = format_amount
-    environment.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
-    environment.env.filters["day"] = lambda value: value.strftime("%Y-%m-%d") if value else "—"
-    environment.env.filters["count"] = lambda value: f"{value:,}"
-    return environment
+    return page_templates("console")
 
 
 def render(
@@ -48,10 +38,6 @@ def render(
     return response
 
 
-def redirect(to: str) -> RedirectResponse:
-    return RedirectResponse(to, status_code=303, headers=NO_STORE)
-
-
 def sign_in_page(
     request: Request, codec: ConsoleCodec, resources: Resources, *, error: str | None = None,
     notice: str | None = None, status_code: int = 200,
@@ -60,7 +46,7 @@ def sign_in_page(
     response = render(request, "sign_in.html", {"nonce": nonce, "error": error, "notice": notice}, status_code)
     response.set_cookie(
         SIGN_IN_COOKIE, cookie, max_age=SIGN_IN_MAX_AGE_SECONDS, path=COOKIE_PATH,
-        httponly=True, samesite="strict", secure=_https(resources),
+        httponly=True, samesite="strict", secure=cookies_https_only(resources),
     )
     return response
 
@@ -69,17 +55,14 @@ def set_session_cookie(response: Response, cookie: str, resources: Resources) ->
     # Strict: an operator session never rides along on a link from another site.
     response.set_cookie(
         SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE_SECONDS, path=COOKIE_PATH,
-        httponly=True, samesite="strict", secure=_https(resources),
+        httponly=True, samesite="strict", secure=cookies_https_only(resources),
     )
 
 
 def form_expired_page(request: Request, exc: Exception) -> Response:
-    return render(request, "form_expired.html", {"detail": getattr(exc, "detail", "")}, 403)
+    context = {"detail": getattr(exc, "detail", ""), "home_url": "/console", "home_name": "console"}
+    return render(request, "form_expired.html", context, 403)
 
 
 def console_off_page(request: Request, exc: Exception) -> Response:
     return render(request, "console_off.html", {"detail": getattr(exc, "detail", "")}, 404)
-
-
-def _https(resources: Resources) -> bool:
-    return resources.settings.public_base_url.startswith("https://")

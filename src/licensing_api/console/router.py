@@ -35,10 +35,8 @@ from licensing_api.console.content import content_by_units
 from licensing_api.console.export import usage_csv
 from licensing_api.console.overview import overview
 from licensing_api.console.pages import (
-    NO_STORE,
     console_off_page,
     form_expired_page,
-    redirect,
     render,
     set_session_cookie,
     sign_in_page,
@@ -48,6 +46,7 @@ from licensing_api.dashboard.auth import worker_tally
 from licensing_api.dashboard.chart import daily_bar_chart
 from licensing_api.db import session_scope
 from licensing_api.dependencies import ResourcesDep, unit_of_work
+from licensing_api.html_pages import NO_STORE, redirect
 from licensing_api.errors import ProblemError
 from licensing_api.keys.service import NewKey
 from licensing_api.plain_text import plain_text

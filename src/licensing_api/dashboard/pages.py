@@ -7,11 +7,10 @@ from functools import cache
 from typing import Any
 
 from fastapi import Request
-from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from licensing_api.billing.errors import StripeFailure
-from licensing_api.billing.pricing import format_amount
 from licensing_api.dashboard import service
 from licensing_api.dashboard.auth import worker_tally
 from licensing_api.dashboard.billing import recent_invoices
@@ -26,36 +25,23 @@ from licensing_api.dashboard.sessions import (
     SessionCodec,
 )
 from licensing_api.db import session_scope
+from licensing_api.html_pages import NO_STORE, cookies_https_only, page_templates
 from licensing_api.keys.service import NewKey
 from licensing_api.resources import Resources
 from licensing_api.security.signed_forms import SIGN_IN_MAX_AGE_SECONDS
-from licensing_api.settings import PACKAGE_DIR
 
 logger = logging.getLogger(__name__)
-
-# CSP, framing and referrer headers come from security/middleware.py for every HTML page;
-# these pages also carry secrets (a new key) and per-customer data: never cache them.
-NO_STORE = {"Cache-Control": "no-store"}
 
 
 @cache
 def templates() -> Jinja2Templates:
-    environment = Jinja2Templates(directory=str(PACKAGE_DIR / "templates" / "dashboard"))
-    environment.env.filters["money"] = format_amount
-    environment.env.filters["major"] = amount_for_form
-    environment.env.filters["when"] = lambda value: value.strftime("%Y-%m-%d %H:%M UTC") if value else "never"
-    environment.env.filters["day"] = lambda value: value.strftime("%Y-%m-%d") if value else "—"
-    return environment
+    return page_templates("dashboard", major=amount_for_form)
 
 
 def render(request: Request, template: str, context: dict[str, Any], status_code: int = 200) -> HTMLResponse:
     response = templates().TemplateResponse(request, template, context, status_code=status_code)
     response.headers.update(NO_STORE)
     return response
-
-
-def redirect(to: str) -> RedirectResponse:
-    return RedirectResponse(to, status_code=303, headers=NO_STORE)
 
 
 def sign_in_page(
@@ -68,7 +54,7 @@ def sign_in_page(
     response = render(request, "sign_in.html", context, status_code)
     response.set_cookie(
         SIGN_IN_COOKIE, cookie, max_age=SIGN_IN_MAX_AGE_SECONDS, path=COOKIE_PATH,
-        httponly=True, samesite="strict", secure=_https(resources),
+        httponly=True, samesite="strict", secure=cookies_https_only(resources),
     )
     return response
 
@@ -106,15 +92,12 @@ async def dashboard_page(
 
 def form_expired_page(request: Request, exc: Exception) -> Response:
     """A browser gets a page with a way back, not a problem+json document."""
-    return render(request, "form_expired.html", {"detail": getattr(exc, "detail", "")}, 403)
+    context = {"detail": getattr(exc, "detail", ""), "home_url": "/dashboard", "home_name": "dashboard"}
+    return render(request, "form_expired.html", context, 403)
 
 
 def set_session_cookie(response: Response, cookie: str, resources: Resources) -> None:
     response.set_cookie(
         SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE_SECONDS, path=COOKIE_PATH,
-        httponly=True, samesite="lax", secure=_https(resources),
+        httponly=True, samesite="lax", secure=cookies_https_only(resources),
     )
-
-
-def _https(resources: Resources) -> bool:
-    return resources.settings.public_base_url.startswith("https://")

@@ -37,15 +37,14 @@ from licensing_api.dashboard.auth import CodecDep, CsrfRejected, SessionCookieDe
 from licensing_api.dashboard.billing import NoStripeCustomer, billing_portal_url
 from licensing_api.dashboard.budget import InvalidBudgetForm, budget_change_from_form
 from licensing_api.dashboard.pages import (
-    NO_STORE,
     dashboard_page,
     form_expired_page,
-    redirect,
     set_session_cookie,
     sign_in_page,
 )
 from licensing_api.dashboard.sessions import COOKIE_PATH, SESSION_COOKIE, SIGN_IN_COOKIE, SessionCodec
 from licensing_api.dependencies import ResourcesDep, unit_of_work
+from licensing_api.html_pages import NO_STORE, redirect
 from licensing_api.keys.service import (
     KeyAlreadyRevoked,
     KeyNotFound,
