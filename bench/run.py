@@ -56,7 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 
-from bench.harness import REDIS_URL, Deployment, free_port  # noqa: E402
+from bench.harness import Deployment, free_port  # noqa: E402
 from bench.rounds import load, summarise  # noqa: E402
 from bench.scale_workers import server_cpu_seconds  # noqa: E402
 from licensing_api.billing.plans import load_catalogue  # noqa: E402
