@@ -92,7 +92,7 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
     from uvicorn.server import ServerState
 
-    from licensing_api.http_limits import BoundedHttpToolsProtocol
+    from licensing_api.http_protocol import ServiceHttpProtocol
     from licensing_api.observability import access_log as access_log_module
     from licensing_api.logging import configure_logging
 
@@ -108,9 +108,9 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     lifespan = LifespanOn(config)
     await lifespan.startup()
     state = ServerState()
-    # Each app's own server protocol: `serve` bounds the request headers (http_limits.py);
+    # Each app's own server protocol: `serve` bounds the request headers and writes a response at once (http_protocol.py);
     # the reference apps get uvicorn's default, as a minimal app run with uvicorn does.
-    protocol_class = BoundedHttpToolsProtocol if app_name in SERVED_BY_SERVE else HttpToolsProtocol
+    protocol_class = ServiceHttpProtocol if app_name in SERVED_BY_SERVE else HttpToolsProtocol
     protocol = protocol_class(config, state, lifespan.state, asyncio.get_running_loop())
     transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]

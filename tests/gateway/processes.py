@@ -16,7 +16,7 @@ from tests.access.service_process import ServiceProcess, free_port, running_serv
 
 GATEWAY_FACTORY = "licensing_api.gateway.app:create_gateway_from_env"
 GATEWAY_UVICORN_ARGS = (  # as `licensing-api gateway` runs it
-    "--no-server-header", "--no-date-header", "--http", "licensing_api.http_limits:BoundedHttpToolsProtocol",
+    "--no-server-header", "--no-date-header", "--http", "licensing_api.http_protocol:ServiceHttpProtocol",
 )
 REPO = Path(__file__).resolve().parents[2]
 

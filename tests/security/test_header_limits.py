@@ -1,40 +1,9 @@
-"""The header limits of `serve`'s HTTP protocol (http_limits.py), at their exact bounds."""
+"""The header limits of `serve`'s HTTP protocol (http_protocol.py), at their exact bounds."""
 
 from __future__ import annotations
 
-import asyncio
-
-import uvicorn
-from uvicorn.server import ServerState
-
-from licensing_api.http_limits import MAX_HEADER_BYTES, MAX_HEADER_COUNT, BoundedHttpToolsProtocol
-
-
-class Transport:
-    def __init__(self) -> None:
-        self.written = b""
-        self.closing = False
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def write_eof(self) -> None:
-        self.closing = True
-
-    def get_extra_info(self, name: str, default: object = None) -> object:
-        return {"sockname": ("127.0.0.1", 8000), "peername": ("127.0.0.1", 40000)}.get(name, default)
-
-    def is_closing(self) -> bool:
-        return self.closing
-
-    def close(self) -> None:
-        self.closing = True
-
-    def pause_reading(self) -> None: ...
-
-    def resume_reading(self) -> None: ...
-
-    def set_protocol(self, protocol: object) -> None: ...
+from licensing_api.http_protocol import MAX_HEADER_BYTES, MAX_HEADER_COUNT
+from tests.support.fake_transport import connection, settle
 
 
 async def answer_to(*reads: bytes) -> bytes:
@@ -42,15 +11,10 @@ async def answer_to(*reads: bytes) -> bytes:
         await send({"type": "http.response.start", "status": 204, "headers": []})
         await send({"type": "http.response.body", "body": b""})
 
-    config = uvicorn.Config(app, access_log=False, log_level="critical")
-    config.load()
-    protocol = BoundedHttpToolsProtocol(config, ServerState(), {}, asyncio.get_running_loop())
-    transport = Transport()
-    protocol.connection_made(transport)  # type: ignore[arg-type]
+    protocol, transport = await connection(app)
     for data in reads:
         protocol.data_received(data)
-    for _ in range(20):
-        await asyncio.sleep(0)
+    await settle()
     protocol.connection_lost(None)
     return transport.written
 
