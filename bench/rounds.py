@@ -1,5 +1,6 @@
 """One round of load and its summary, shared by the benchmarks (`run.py`, `gateway.py`,
-`multihost.py`): wrk (or `loadgen.py`, no wrk needed) against one port, the load generator's CPU and the server's."""
+`multihost.py`): wrk (or `loadgen.py`, no wrk needed) against one port, the load generator's
+CPU and the server's."""
 
 from __future__ import annotations
 

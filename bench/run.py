@@ -4,7 +4,7 @@
 
 Provisions a customer and key (real PostgreSQL in a fresh database, real Redis under a fresh
 key prefix, billing off; a plan whose rate limit does not get in the way: the limiter still
-runs) and starts four servers on loopback:
+runs) and starts six servers on loopback:
 
 - `licensed`: `licensing-api serve --workers 1` on its defaults (access log on at LOG_LEVEL
   info, request metrics, security headers, crawler counts, header limits), the deployment's
@@ -24,9 +24,10 @@ that Redis accounts for every licensed 200 the servers counted (units counted = 
 exactly) after a graceful stop.
 
 wrk runs on the same cores as the servers, so two workers cannot go faster than the cores the
-load generator leaves them: each two-worker line also shows the load generator's CPU per
-request and the throughput the cores allow at the measured CPU per request (server + wrk),
-cores ÷ (CPU per request), and the 2 ÷ 1 worker ratio that ceiling implies. The last line is a one-line summary, for repeated runs:
+load generator leaves them: each line shows the load generator's CPU per request too, and
+each two-worker line the throughput the cores allow at the measured CPU per request,
+cores ÷ (server + wrk), and the 2 ÷ 1 worker ratio that ceiling implies. The last line is a
+one-line summary, for repeated runs:
 
     for i in 1 2 3 4 5; do .venv/bin/python bench/run.py | tail -1; done
 
