@@ -108,7 +108,8 @@ async def drive(app_name: str, requests: int, warmup: int, batch: int, shim: str
     lifespan = LifespanOn(config)
     await lifespan.startup()
     state = ServerState()
-    # Each app's own server protocol: `serve` bounds the request headers and writes a response at once (http_protocol.py);
+    # Each app's own server protocol: `serve` bounds the request headers and writes each
+    # response in one write (http_protocol.py);
     # the reference apps get uvicorn's default, as a minimal app run with uvicorn does.
     protocol_class = ServiceHttpProtocol if app_name in SERVED_BY_SERVE else HttpToolsProtocol
     protocol = protocol_class(config, state, lifespan.state, asyncio.get_running_loop())

@@ -10,7 +10,7 @@ import uvicorn
 
 from licensing_api.cli_support import cli_command, fail_on_config_errors
 from licensing_api.db_cli import upgrade_database
-from licensing_api.http_protocol import PROTOCOL as BOUNDED_HTTP_PROTOCOL
+from licensing_api.http_protocol import PROTOCOL as SERVICE_HTTP_PROTOCOL
 from licensing_api.observability.multiprocess import prepare_metrics_dir
 from licensing_api.settings import Settings, link_host, load_settings
 
@@ -72,6 +72,6 @@ def run_workers(factory: str, settings: Settings, host: str, port: int, workers:
         access_log=False,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
         timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
-        http=BOUNDED_HTTP_PROTOCOL,  # header size and count limits, one write per response (http_protocol.py)
+        http=SERVICE_HTTP_PROTOCOL,  # header size and count limits, one write per response (http_protocol.py)
         **options,
     )
